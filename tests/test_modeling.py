@@ -1,0 +1,250 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import WHISPER_BASE, tiny_config
+from modeling_emotion_whisper import EMOTIONS, EmotionWhisperConfig, WhisperForEmotionClassification
+
+
+def test_default_labels_are_the_papers_eight_in_order():
+    config = EmotionWhisperConfig()
+    assert [config.id2label[i] for i in range(8)] == list(EMOTIONS)
+    assert EMOTIONS == ("happiness", "sadness", "disgust", "fear", "surprise", "anger", "other", "neutral")
+    assert config.label2id["neutral"] == 7 and config.domain_loss_weight == 0.01
+    hume = EmotionWhisperConfig(id2label={i: n for i, n in enumerate("abcdefghi")}, emotion_loss="sigmoid_mse")
+    assert hume.num_labels == 9
+
+
+def test_config_rejects_bad_settings():
+    with pytest.raises(ValueError, match="emotion_loss"):
+        EmotionWhisperConfig(emotion_loss="hinge")
+    with pytest.raises(ValueError, match="label_prior"):
+        EmotionWhisperConfig(label_prior=[0.5, 0.5])
+
+
+def test_output_shapes(tiny_model):
+    features = torch.randn(2, 80, 400)
+    out = tiny_model(input_features=features, output_hidden_states=True)
+    assert out.logits.shape == (2, 8)
+    assert out.frame_logits.shape == (2, 200, 8)  # 50 encoder frames per second
+    assert out.frame_mask.shape == (2, 200) and out.frame_mask.all()
+    assert out.domain_logits.shape == (2, 4)
+    assert len(out.hidden_states) == 3 and out.hidden_states[-1].shape == (2, 200, 32)
+    assert out.loss is None and out.segment_logits is None
+
+
+def test_padding_changes_nothing(tiny_model):
+    clip = torch.randn(1, 80, 301)  # odd length on purpose
+    padded = torch.cat([clip, torch.randn(1, 80, 3000 - 301)], dim=-1)  # garbage, not zeros, in the padding
+    batch = torch.cat([padded, torch.randn(1, 80, 3000)])
+    mask = torch.ones(2, 3000, dtype=torch.long)
+    mask[0, 301:] = 0
+    with torch.no_grad():
+        alone = tiny_model(input_features=clip)
+        together = tiny_model(input_features=batch, attention_mask=mask)
+    torch.testing.assert_close(together.logits[0], alone.logits[0], atol=1e-4, rtol=0)
+    valid = together.frame_mask[0]
+    assert int(valid.sum()) == alone.frame_logits.shape[1] == 151
+    torch.testing.assert_close(together.frame_logits[0, valid], alone.frame_logits[0], atol=1e-4, rtol=0)
+
+
+def test_all_padding_rows_are_trimmed(tiny_model):
+    # Padding shared by every row is dropped, so a 3 s clip padded to 30 s costs 3 s of compute.
+    mask = torch.zeros(1, 3000, dtype=torch.long)
+    mask[:, :300] = 1
+    out = tiny_model(input_features=torch.randn(1, 80, 3000), attention_mask=mask)
+    assert out.frame_logits.shape[1] == 150
+
+
+def test_rejects_wrong_shapes(tiny_model):
+    with pytest.raises(ValueError, match="num_mel_bins|80"):
+        tiny_model(input_features=torch.randn(1, 128, 100))
+    with pytest.raises(ValueError, match="3000"):
+        tiny_model(input_features=torch.randn(1, 80, 3002))
+
+
+def test_segments_pool_their_own_frames(tiny_model):
+    seg = torch.zeros(2, 600, dtype=torch.long)
+    seg[0, :200], seg[0, 200:500], seg[1, :100] = 1, 2, 1
+    with torch.no_grad():
+        out = tiny_model(input_features=torch.randn(2, 80, 600), segment_ids=seg)
+    assert out.segment_logits.shape == (3, 8)
+    frames = seg[:, :500:2]  # trailing padding shared by both rows is trimmed
+    expected = [
+        out.frame_logits[0, frames[0] == 1].mean(0),
+        out.frame_logits[0, frames[0] == 2].mean(0),
+        out.frame_logits[1, frames[1] == 1].mean(0),
+    ]
+    torch.testing.assert_close(out.segment_logits, torch.stack(expected), atol=1e-5, rtol=0)
+    # padding after the segments is excluded from the clip logits too
+    torch.testing.assert_close(out.logits[1], out.frame_logits[1, :50].mean(0), atol=1e-5, rtol=0)
+
+
+def test_soft_label_loss_is_cross_entropy_against_the_distribution(tiny_model):
+    features = torch.randn(3, 80, 200)
+    soft = torch.softmax(torch.randn(3, 8), dim=-1)
+    out = tiny_model(input_features=features, labels=soft)
+    expected = -(soft * torch.log_softmax(out.logits, -1)).sum(-1).mean()
+    torch.testing.assert_close(out.loss, expected)
+    hard = tiny_model(input_features=features, labels=torch.tensor([0, 7, -100]))
+    torch.testing.assert_close(
+        hard.loss, torch.nn.functional.cross_entropy(hard.logits[:2], torch.tensor([0, 7])), atol=1e-6, rtol=0
+    )
+
+
+def test_sigmoid_mse_variant():
+    model = WhisperForEmotionClassification(tiny_config(num_labels=9, emotion_loss="sigmoid_mse"))
+    targets = torch.rand(2, 9)
+    out = model(input_features=torch.randn(2, 80, 100), labels=targets)
+    torch.testing.assert_close(out.loss, torch.nn.functional.mse_loss(out.logits.sigmoid(), targets))
+
+
+def _domain_grad(reversal):
+    torch.manual_seed(0)
+    model = WhisperForEmotionClassification(tiny_config(num_domains=3, domain_gradient_reversal=reversal))
+    out = model(input_features=torch.randn(2, 80, 200), domain_labels=torch.tensor([0, 2]))
+    out.loss.backward()
+    return model, out
+
+
+def test_gradient_reversal_flips_the_encoder_gradient_only():
+    reversed_model, reversed_out = _domain_grad(True)
+    plain_model, plain_out = _domain_grad(False)
+    w_d = reversed_model.config.domain_loss_weight
+    torch.testing.assert_close(reversed_out.loss, w_d * reversed_out.domain_loss)
+    torch.testing.assert_close(reversed_out.loss, plain_out.loss)
+    enc_rev = reversed_model.encoder.layers[0].fc1.weight.grad
+    enc_plain = plain_model.encoder.layers[0].fc1.weight.grad
+    assert enc_plain.abs().sum() > 0
+    torch.testing.assert_close(enc_rev, -enc_plain)  # the encoder ascends the domain loss
+    # the domain head itself still descends it (it keeps learning to classify domains)
+    torch.testing.assert_close(reversed_model.domain_head.weight.grad, plain_model.domain_head.weight.grad)
+    # and its size is w_d times the unweighted domain loss's gradient
+    torch.manual_seed(0)
+    model = WhisperForEmotionClassification(tiny_config(num_domains=3, domain_gradient_reversal=False))
+    out = model(input_features=torch.randn(2, 80, 200), domain_labels=torch.tensor([0, 2]))
+    out.domain_loss.backward()
+    torch.testing.assert_close(enc_rev, -w_d * model.encoder.layers[0].fc1.weight.grad)
+
+
+def test_conv_stem_frozen_by_default_and_configurable(tiny_model):
+    assert not tiny_model.encoder.conv1.weight.requires_grad and not tiny_model.encoder.conv2.bias.requires_grad
+    assert tiny_model.encoder.layers[0].fc1.weight.requires_grad
+    out = tiny_model(input_features=torch.randn(1, 80, 100), labels=torch.tensor([1]))
+    out.loss.backward()
+    assert tiny_model.encoder.conv1.weight.grad is None
+    free = WhisperForEmotionClassification(tiny_config(freeze_conv_stem=False))
+    assert free.encoder.conv1.weight.requires_grad
+
+
+def test_logit_adjustment_subtracts_tau_log_prior():
+    prior = [0.4, 0.1, 0.05, 0.05, 0.05, 0.15, 0.05, 0.15]
+    torch.manual_seed(0)
+    model = WhisperForEmotionClassification(tiny_config(label_prior=prior, logit_adjustment_tau=0.5)).eval()
+    features = torch.randn(1, 80, 100)
+    raw = model(input_features=features)
+    adjusted = model(input_features=features, apply_logit_adjustment=True)
+    torch.testing.assert_close(adjusted.logits, raw.logits - 0.5 * torch.log(torch.tensor(prior)))
+    model.config.apply_logit_adjustment = True
+    torch.testing.assert_close(model(input_features=features).logits, adjusted.logits)
+    with pytest.raises(ValueError, match="label_prior"):
+        WhisperForEmotionClassification(tiny_config())(input_features=features, apply_logit_adjustment=True)
+
+
+def test_save_load_round_trip_is_exact(tiny_model, tmp_path):
+    from transformers import AutoModelForAudioClassification
+
+    tiny_model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["auto_map"]["AutoModelForAudioClassification"].endswith("WhisperForEmotionClassification")
+    assert saved["custom_pipelines"]["audio-classification"]["impl"].startswith("pipeline_emotion_whisper.")
+    for name in ("modeling_emotion_whisper.py", "configuration_emotion_whisper.py", "pipeline_emotion_whisper.py",
+                 "audio.py", "preprocessor_config.json", "model.safetensors"):
+        assert (tmp_path / name).exists(), name
+    assert json.loads((tmp_path / "preprocessor_config.json").read_text())["return_attention_mask"] is True
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, WhisperForEmotionClassification)
+    for key, value in tiny_model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    features = torch.randn(1, 80, 120)
+    with torch.no_grad():
+        assert torch.equal(tiny_model(input_features=features).logits, loaded(input_features=features).logits)
+    assert loaded.config.num_domains == 4 and not loaded.encoder.conv1.weight.requires_grad
+
+
+@pytest.mark.parametrize("mels", [80, 128])
+def test_from_whisper_copies_the_encoder_and_nothing_else(tmp_path, mels):
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    torch.manual_seed(0)
+    source_config = WhisperConfig(
+        d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64, decoder_layers=1,
+        decoder_attention_heads=2, decoder_ffn_dim=64, num_mel_bins=mels, vocab_size=100, max_target_positions=8,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+    )
+    WhisperForConditionalGeneration(source_config).save_pretrained(tmp_path)  # a full checkpoint, decoder included
+    source = WhisperForConditionalGeneration.from_pretrained(tmp_path).model.encoder.state_dict()
+    model = WhisperForEmotionClassification.from_whisper(str(tmp_path), num_domains=7)
+    for key, value in source.items():
+        assert torch.equal(model.encoder.state_dict()[key], value), key
+    assert not any("decoder" in name for name, _ in model.named_parameters())
+    assert model.config.num_mel_bins == mels and model.config.num_domains == 7 and model.config.num_labels == 8
+    assert model(input_features=torch.randn(1, mels, 100)).logits.shape == (1, 8)
+
+
+PIPELINE_SCRIPT = r"""
+import sys
+sys.modules["modeling_emotion_whisper"] = None  # as on a machine where this project is not installed
+import numpy as np, soundfile as sf
+from transformers import pipeline
+folder, wav = sys.argv[1], sys.argv[2]
+pipe = pipeline("audio-classification", model=folder, trust_remote_code=True)
+sr = 16000
+t = np.arange(int(2.5 * sr)) / sr
+wave = (0.3 * np.sin(2 * np.pi * 200 * t)).astype("float32")
+a = pipe(wave, top_k=None)
+t44 = np.arange(int(2.5 * 44100)) / 44100
+b = pipe({"array": (0.3 * np.sin(2 * np.pi * 200 * t44)).astype("float32"), "sampling_rate": 44100}, top_k=None)
+sf.write(wav, np.stack([wave, wave], axis=1), 22050)
+c = pipe(wav, top_k=None)
+for result in (a, b, c):
+    print(sorted(r["label"] for r in result), round(sum(r["score"] for r in result), 4))
+print(type(pipe).__name__)
+"""
+
+
+def _run_pipeline_in_fresh_process(folder, tmp_path):
+    script = tmp_path / "run_pipeline.py"
+    script.write_text(PIPELINE_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(script), str(folder), str(tmp_path / "stereo.wav")],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()
+
+
+def test_pipeline_serves_a_saved_folder_offline_in_a_fresh_process(tiny_model, tmp_path):
+    folder = tmp_path / "model"
+    tiny_model.save_pretrained(folder)
+    lines = _run_pipeline_in_fresh_process(folder, tmp_path)
+    assert lines[-1] == "EmotionAudioClassificationPipeline"
+    assert lines[:3] == [f"{sorted(EMOTIONS)} 1.0"] * 3
+
+
+@pytest.mark.skipif(not WHISPER_BASE.exists(), reason="../shared/models/whisper-base-encoder is not here")
+def test_whisper_base_from_shared_serves_the_pipeline(tmp_path):
+    model = WhisperForEmotionClassification.from_whisper(str(WHISPER_BASE))
+    assert model.config.d_model == 512 and model.config.encoder_layers == 6 and model.dtype == torch.float32
+    model.save_pretrained(tmp_path / "model")
+    lines = _run_pipeline_in_fresh_process(tmp_path / "model", tmp_path)
+    assert lines[:3] == [f"{sorted(EMOTIONS)} 1.0"] * 3
