@@ -207,12 +207,15 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         return sums / counts.clamp(min=1)[:, None]
 
     def adjust_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """Post-hoc logit adjustment (Menon et al. 2021): logits - tau * log(training prior)."""
+        """Post-hoc logit adjustment (Menon et al. 2021): logits - tau * log(training prior); classes with prior 0
+        are not adjusted."""
         if self.config.label_prior is None:
             raise ValueError("Logit adjustment needs config.label_prior (the training label distribution).")
         prior = torch.tensor(self.config.label_prior, dtype=logits.dtype, device=logits.device)
         prior = prior / prior.sum()
-        return logits - self.config.logit_adjustment_tau * torch.log(prior.clamp(min=1e-12))
+        # A class the training data never had (prior 0) is left alone: boosting it by -log(0) would make it win.
+        log_prior = torch.where(prior > 0, torch.log(prior.clamp(min=1e-12)), torch.zeros_like(prior))
+        return logits - self.config.logit_adjustment_tau * log_prior
 
     def emotion_loss_fn(self, logits, labels):
         """Soft-label cross-entropy (labels: probability vectors, or class ids with -100 ignored), or sigmoid + MSE."""

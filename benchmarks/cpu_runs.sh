@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The real runs of docs/results.md on the development machine (2 CPU cores), in order. Each run resumes from its
+# last checkpoint when restarted, so this script can be killed and started again.
+#   nohup benchmarks/cpu_runs.sh > runs/cpu_runs.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+SHARED=../shared/corpora
+ACC=".venv/bin/accelerate launch --config_file configs/accelerate/cpu.yaml"
+
+# 1. The corpus: four shared corpora, speaker-independent validation (20 % of each corpus's speakers' clips).
+$PY -m data_scripts.build --corpus ravdess=$SHARED/RAVDESS --corpus tess=$SHARED/TESS --corpus savee=$SHARED/SAVEE \
+    --corpus turevdb=$SHARED/TurEV-DB --out data/speaker-split --split speaker --validation_fraction 0.2
+
+# 2. The default model: all four corpora.
+$ACC train.py configs/cpu-whisper-base.yaml
+
+# 3. Leave one corpus out: train on the other three, zero-shot on the held-out one.
+for held in ravdess tess savee turevdb; do
+    others=$(echo ravdess tess savee turevdb | tr ' ' '\n' | grep -v "^$held$" | paste -sd, -)
+    $ACC train.py configs/cpu-whisper-base.yaml --train_corpora "$others" --eval_corpora "$others" \
+        --num_epochs 3 --output_dir "runs/loco-$held"
+done

@@ -1,0 +1,203 @@
+"""Random concatenation of clips into windows of up to 30 s (paper 2.4, Algorithm 1), and the collators.
+
+Training never sees a clip alone: clips are packed into one window, so the model learns where one emotion ends and
+the next begins. Each pack carries per-frame segment ids (0 = padding), one soft label and one domain id per clip.
+
+How optimizer steps are fed: `PackedSteps` is a map-style dataset whose item i is everything one process needs for
+one optimizer step: `accumulation(step)` micro-batches of `packs_per_batch` packs each. The Trainer reads it in order
+(`train_sampling_strategy="sequential"`, the packs are already random), so item i belongs to step i // world_size and
+the accumulation can grow with the step (paper 2.6) without touching the Trainer's loop.
+"""
+
+import bisect
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .audio import SAMPLING_RATE, load_audio
+
+HOP = 160  # samples per mel frame at 16 kHz
+
+
+def retrieve_sequence(pool: list, durations: list, rng: np.random.Generator, window: float, fill: float) -> list:
+    """Algorithm 1's RETRIEVESEQUENCE on a pool sorted by duration: repeatedly take a random clip among those that fit
+    in the remaining time (bisect), until `fill * window` seconds are filled or nothing fits. Mutates the pool."""
+    chosen, total = [], 0.0
+    while total < fill * window:
+        fits = bisect.bisect_right(durations, window - total)
+        if fits == 0:
+            break
+        j = int(rng.integers(fits))
+        chosen.append(pool.pop(j))
+        total += durations.pop(j)
+    return chosen
+
+
+def make_packs(durations, seed: int, window: float = 30.0, fill: float = 0.8, refresh_below: int = 8,
+               num_packs: int | None = None) -> list[list[int]]:
+    """Packs of clip indices. Clips longer than the window count as the window (the collator crops them).
+    The pool is refreshed (every clip back in) when fewer than `refresh_below` clips fit at the start of a sequence
+    (Algorithm 1 line 10). Without `num_packs`, packing stops once as many clips have been drawn as there are
+    (one epoch: each clip once on average; a refresh may draw some twice and leave others for the next epoch)."""
+    rng = np.random.default_rng(seed)
+    capped = np.minimum(np.asarray(durations, dtype=np.float64), window)
+    order = np.argsort(capped, kind="stable")
+    full_pool, full_durations = [int(i) for i in order], [float(capped[i]) for i in order]
+    pool, pool_durations = list(full_pool), list(full_durations)
+    drawn, packs = 0, []
+    while (num_packs is None and drawn < len(full_pool)) or (num_packs is not None and len(packs) < num_packs):
+        if len(pool) < refresh_below or bisect.bisect_right(pool_durations, window) < refresh_below:
+            pool, pool_durations = list(full_pool), list(full_durations)
+        pack = retrieve_sequence(pool, pool_durations, rng, window, fill)
+        if not pack:  # cannot happen with capped durations, but never loop forever
+            pool, pool_durations = list(full_pool), list(full_durations)
+            continue
+        drawn += len(pack)
+        packs.append(pack)
+    return packs
+
+
+def accumulation_at(step: int, schedule: list) -> int:
+    """schedule: [[start_step, accumulation], ...] sorted by start_step; the last entry reached applies."""
+    value = 1
+    for start, accumulation in schedule:
+        if step >= start:
+            value = int(accumulation)
+    return value
+
+
+def steps_for_packs(total_packs: int, packs_per_batch: int, schedule: list, world_size: int = 1) -> int:
+    """Number of optimizer steps that consume `total_packs` packs under the accumulation schedule."""
+    used, step = 0, 0
+    while used < total_packs:
+        used += accumulation_at(step, schedule) * packs_per_batch * world_size
+        step += 1
+    return step
+
+
+class PackedSteps(torch.utils.data.Dataset):
+    """Item i: the packs (lists of clip indices) of one process for optimizer step i // world_size, grouped in
+    micro-batches. Packs are drawn per epoch with seed (seed, epoch), identically in every process."""
+
+    def __init__(self, durations, num_steps: int, packs_per_batch: int, schedule: list, seed: int,
+                 world_size: int = 1, window: float = 30.0, fill: float = 0.8):
+        self.durations, self.num_steps, self.packs_per_batch = list(durations), num_steps, packs_per_batch
+        self.schedule, self.seed, self.world_size, self.window, self.fill = schedule, seed, world_size, window, fill
+        self.packs_per_epoch = len(make_packs(self.durations, seed, window, fill))
+        self._cache = {}
+        # where each step's packs start in the endless stream of packs
+        self.offsets = [0]
+        for step in range(num_steps):
+            size = accumulation_at(step, schedule) * packs_per_batch * world_size
+            self.offsets.append(self.offsets[-1] + size)
+
+    def __len__(self):
+        return self.num_steps * self.world_size
+
+    def _epoch_packs(self, epoch: int) -> list[list[int]]:
+        if epoch not in self._cache:
+            self._cache = {epoch: make_packs(self.durations, self.seed + epoch, self.window, self.fill,
+                                             num_packs=self.packs_per_epoch)}
+        return self._cache[epoch]
+
+    def _pack(self, n: int) -> list[int]:
+        epoch, k = divmod(n, self.packs_per_epoch)
+        return self._epoch_packs(epoch)[k]
+
+    def __getitem__(self, i: int) -> dict:
+        step, rank = divmod(i, self.world_size)
+        start, end = self.offsets[step], self.offsets[step + 1]
+        mine = list(range(start, end))[rank :: self.world_size]
+        packs = [self._pack(n) for n in mine]
+        micro = [packs[j : j + self.packs_per_batch] for j in range(0, len(packs), self.packs_per_batch)]
+        return {"step": step, "micro_batches": micro, "item": i}
+
+    def total_audio_seconds(self) -> float:
+        return float(np.minimum(self.durations, self.window).sum())
+
+
+def _mel_features(feature_extractor, waves: list[np.ndarray]):
+    features = feature_extractor(waves, sampling_rate=SAMPLING_RATE, padding="longest", return_attention_mask=True,
+                                 return_tensors="pt")
+    return features["input_features"], features["attention_mask"]
+
+
+@dataclass
+class PackingCollator:
+    """Loads, augments and concatenates the clips of each pack; returns micro-batches the model takes directly:
+    input_features (B, mels, T), segment_ids (B, T), labels (clips, emotions), domain_labels (clips,), plus
+    `padding_fraction` (share of padded frames in a 30 s window) for logging."""
+
+    rows: object  # the training split: columns path, soft_label, domain
+    feature_extractor: object
+    seed: int = 0
+    window: float = 30.0
+    augmenter: object = None  # WaveformAugmenter or None
+    spec_augment_p: float = 0.0
+
+    def __post_init__(self):
+        self.paths = list(self.rows["path"])
+        self.soft = np.asarray(self.rows["soft_label"], dtype=np.float32)
+        self.domains = np.asarray(self.rows["domain"], dtype=np.int64)
+
+    def _clip(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        wave = load_audio(self.paths[index])
+        limit = int(self.window * SAMPLING_RATE)
+        if wave.size > limit:  # random crop of an over-long clip
+            start = int(rng.integers(0, wave.size - limit + 1))
+            wave = wave[start : start + limit]
+        if self.augmenter is not None:
+            wave = self.augmenter(wave, rng)[:limit]
+        return wave
+
+    def micro_batch(self, packs: list[list[int]], rng: np.random.Generator) -> dict:
+        from .augment import spec_augment
+
+        waves, segments, labels, domains = [], [], [], []
+        for pack in packs:
+            clips = [self._clip(i, rng) for i in pack]
+            ids = np.concatenate([np.full(c.size, s + 1, dtype=np.int64) for s, c in enumerate(clips)])
+            wave = np.concatenate(clips)[: int(self.window * SAMPLING_RATE)]
+            waves.append(wave)
+            segments.append(ids[: wave.size][::HOP])
+            labels.append(self.soft[pack])
+            domains.append(self.domains[pack])
+        features, mask = _mel_features(self.feature_extractor, waves)
+        segment_ids = torch.zeros(mask.shape, dtype=torch.long)
+        for row, ids in enumerate(segments):
+            n = min(ids.size, segment_ids.shape[1])
+            segment_ids[row, :n] = torch.from_numpy(ids[:n])
+        if self.spec_augment_p > 0:
+            for row in range(features.shape[0]):
+                features[row] = spec_augment(features[row], int((segment_ids[row] > 0).sum()), rng, self.spec_augment_p)
+        window_frames = int(self.window * SAMPLING_RATE / HOP)
+        return {
+            "input_features": features,
+            "segment_ids": segment_ids,
+            "labels": torch.from_numpy(np.concatenate(labels)),
+            "domain_labels": torch.from_numpy(np.concatenate(domains)),
+            "padding_fraction": torch.tensor(1.0 - float((segment_ids > 0).sum()) / (len(packs) * window_frames)),
+        }
+
+    def __call__(self, items: list[dict]) -> dict:
+        (item,) = items  # per_device_train_batch_size is 1: one item is one step's worth of packs
+        rng = np.random.default_rng([self.seed, item["item"]])
+        return {"micro_batches": [self.micro_batch(packs, rng) for packs in item["micro_batches"]]}
+
+
+@dataclass
+class ClipCollator:
+    """Evaluation: each clip alone, unpadded up to the longest in the batch, with its attention mask.
+    Clips longer than 30 s are cut to their first 30 s."""
+
+    feature_extractor: object
+    window: float = 30.0
+
+    def __call__(self, rows: list[dict]) -> dict:
+        waves = [load_audio(r["path"])[: int(self.window * SAMPLING_RATE)] for r in rows]
+        features, mask = _mel_features(self.feature_extractor, waves)
+        batch = {"input_features": features, "attention_mask": mask}
+        if "soft_label" in rows[0]:
+            batch["labels"] = torch.tensor([r["soft_label"] for r in rows], dtype=torch.float32)
+        return batch

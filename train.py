@@ -1,0 +1,211 @@
+"""Train WhisperForEmotionClassification as in the paper (2.3, 2.4, 2.6).
+
+    accelerate launch train.py configs/cpu-whisper-base.yaml [--learning_rate 3e-5 ...]
+
+A config file (YAML or JSON) gives every argument; command-line flags after it override. The steps of `main()`
+match the README: 1 arguments, 2 data, 3 model, 4 packing, 5 trainer, 6 train (resuming), 7 save and evaluate.
+"""
+
+import json
+import logging
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtractor, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClassification
+from modeling_emotion_whisper.augment import WaveformAugmenter
+from modeling_emotion_whisper.evaluation import evaluate_model
+from modeling_emotion_whisper.packing import ClipCollator, PackedSteps, PackingCollator, make_packs, steps_for_packs
+
+logger = logging.getLogger("train")
+REQUIRED_COLUMNS = ("path", "duration", "soft_label", "label", "dataset", "domain")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default="openai/whisper-medium",
+        metadata={"help": "A Whisper checkpoint (Hub id or folder) to start from, or a saved emotion-whisper model."})
+    domain_loss_weight: float = field(default=0.01, metadata={"help": "w_d in L = CE_emo - w_d * CE_dom."})
+    freeze_conv_stem: bool = field(default=True, metadata={"help": "Freeze the two input convolutions (paper 2.5)."})
+    freeze_encoder_layers: int = field(
+        default=0, metadata={"help": "Also freeze the lowest N transformer layers (a compute budget, not the paper)."})
+    classifier_dropout: float = field(default=0.0, metadata={"help": "Dropout before the emotion and domain heads."})
+    logit_adjustment_tau: float = field(default=1.0, metadata={"help": "tau of the saved logit adjustment."})
+
+
+@dataclass
+class DataArguments:
+    dataset_path: str = field(default="data/corpus", metadata={"help": "Output folder of data_scripts.build."})
+    train_corpora: str = field(default="", metadata={"help": "Comma-separated corpora to train on; empty: all."})
+    eval_corpora: str = field(default="", metadata={"help": "Comma-separated corpora to validate on; empty: all."})
+    window_seconds: float = field(default=30.0, metadata={"help": "Length of a packed window (Algorithm 1's L)."})
+    fill: float = field(default=0.8, metadata={"help": "Pack until this share of the window is filled."})
+    packs_per_batch: int = field(default=4, metadata={"help": "Packed windows per micro-batch and process."})
+    accumulation_schedule: str = field(
+        default="0:1", metadata={"help": "Growing gradient accumulation, 'step:accum,...', e.g. '0:1,200:2,600:4'."})
+    num_epochs: float = field(default=3.0, metadata={"help": "Passes over the training clips (sets max_steps)."})
+    augment_p: float = field(default=0.2, metadata={"help": "Probability of each waveform augmentation (paper 0.2)."})
+    spec_augment_p: float = field(default=0.2, metadata={"help": "Probability of each SpecAugment part."})
+    max_eval_clips: int = field(default=0, metadata={"help": "Evaluate on at most this many clips (0: all)."})
+
+
+def parse_schedule(text: str) -> list:
+    try:
+        schedule = sorted([int(a), int(b)] for a, b in (part.split(":") for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise SystemExit(f"--accumulation_schedule {text!r}: write it as 'step:accumulation,...', e.g. '0:1,500:2'")
+    if not schedule or schedule[0][0] != 0 or any(b < 1 for _, b in schedule):
+        raise SystemExit(f"--accumulation_schedule {text!r} must start at step 0 with accumulations >= 1")
+    return schedule
+
+
+def parse_arguments(argv):
+    """A config file first (YAML or JSON), then command-line overrides."""
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    argv = list(argv)
+    file_args = []
+    if argv and argv[0].endswith((".yaml", ".yml", ".json")):
+        path = Path(argv.pop(0))
+        if not path.exists():
+            raise SystemExit(f"config file {path} not found; the shipped ones are in configs/")
+        settings = yaml.safe_load(path.read_text()) if path.suffix != ".json" else json.loads(path.read_text())
+        for key, value in settings.items():
+            values = value if isinstance(value, list) else [value]
+            file_args += [f"--{key}", *[str(v) for v in values]]
+    return parser.parse_args_into_dataclasses(args=file_args + argv)
+
+
+def corpus_filter(text: str):
+    return {c.strip() for c in text.split(",") if c.strip()}
+
+
+def load_splits(data_args):
+    """Step 2: the built DatasetDict, checked, filtered to the requested corpora."""
+    from datasets import load_from_disk
+
+    path = Path(data_args.dataset_path)
+    if not (path / "dataset_dict.json").exists():
+        raise SystemExit(f"{path} is not a dataset built by data_scripts.build (no dataset_dict.json); build it first:"
+                         " python -m data_scripts.build --corpus NAME=PATH ... --out " + str(path))
+    data = load_from_disk(str(path))
+    for split in ("train", "validation"):
+        if split not in data:
+            raise SystemExit(f"{path} has no '{split}' split")
+        missing = [c for c in REQUIRED_COLUMNS if c not in data[split].column_names]
+        if missing:
+            raise SystemExit(f"{path}[{split}] lacks the column(s) {', '.join(missing)}; rebuild with data_scripts.build")
+    train_only, eval_only = corpus_filter(data_args.train_corpora), corpus_filter(data_args.eval_corpora)
+    known = set(data["train"].unique("dataset"))
+    for name in train_only | eval_only:
+        if name not in known:
+            raise SystemExit(f"corpus {name!r} is not in {path}; it holds {', '.join(sorted(known))}")
+    train = data["train"].filter(lambda d: d in train_only, input_columns="dataset") if train_only else data["train"]
+    validation = data["validation"]
+    if eval_only:
+        validation = validation.filter(lambda d: d in eval_only, input_columns="dataset")
+    vocabulary = json.loads((path / "domains.json").read_text())
+    return train, validation, vocabulary
+
+
+def build_model(model_args, train, num_domains):
+    """Step 3: from a Whisper checkpoint (new heads) or from a saved emotion-whisper model (continue training)."""
+    prior = np.asarray(train["soft_label"], dtype=np.float64).mean(axis=0)
+    try:
+        is_ours = EmotionWhisperConfig.from_pretrained(model_args.model_name_or_path).model_type == "emotion_whisper"
+    except Exception:
+        is_ours = False
+    settings = dict(domain_loss_weight=model_args.domain_loss_weight, freeze_conv_stem=model_args.freeze_conv_stem,
+                    classifier_dropout=model_args.classifier_dropout, label_prior=[float(p) for p in prior],
+                    logit_adjustment_tau=model_args.logit_adjustment_tau)
+    if is_ours:
+        model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, **settings)
+    else:
+        model = WhisperForEmotionClassification.from_whisper(model_args.model_name_or_path, num_domains=num_domains,
+                                                             **settings)
+    for layer in model.encoder.layers[: model_args.freeze_encoder_layers]:
+        layer.requires_grad_(False)
+    return model
+
+
+def main(argv=None):
+    # 1. Arguments, logging, seed; forced Trainer settings that the packing design needs.
+    model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(training_args.seed)
+    training_args.per_device_train_batch_size = 1  # one item = one optimizer step's packs
+    training_args.gradient_accumulation_steps = 1  # accumulation happens inside EmotionTrainer.training_step
+    training_args.train_sampling_strategy = "sequential"  # packs are random already; order maps items to steps
+    training_args.remove_unused_columns = False
+    schedule = parse_schedule(data_args.accumulation_schedule)
+
+    # 2. Data.
+    train, validation, vocabulary = load_splits(data_args)
+    if data_args.max_eval_clips and len(validation) > data_args.max_eval_clips:
+        validation = validation.shuffle(seed=training_args.seed).select(range(data_args.max_eval_clips))
+    logger.info("train: %d clips (%.2f h) from %s; validation: %d clips", len(train), sum(train["duration"]) / 3600,
+                ", ".join(sorted(train.unique("dataset"))), len(validation))
+
+    # 3. Model and feature extractor.
+    model = build_model(model_args, train, len(vocabulary))
+    feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True)
+
+    # 4. Packing (Algorithm 1): how many optimizer steps make `num_epochs` passes.
+    durations = train["duration"]
+    packs_per_epoch = len(make_packs(durations, training_args.seed, data_args.window_seconds, data_args.fill))
+    world = training_args.world_size
+    num_steps = steps_for_packs(math.ceil(packs_per_epoch * data_args.num_epochs), data_args.packs_per_batch,
+                                schedule, world)
+    training_args.max_steps = num_steps
+    steps = PackedSteps(durations, num_steps, data_args.packs_per_batch, schedule, training_args.seed, world,
+                        data_args.window_seconds, data_args.fill)
+    logger.info("%d packs per epoch, %d optimizer steps, accumulation %s", packs_per_epoch, num_steps, schedule)
+    augmenter = WaveformAugmenter(p=data_args.augment_p) if data_args.augment_p > 0 else None
+    collator = PackingCollator(train, feature_extractor, seed=training_args.seed, window=data_args.window_seconds,
+                               augmenter=augmenter, spec_augment_p=data_args.spec_augment_p)
+
+    # Resolved configuration, saved with the run (main process only).
+    if training_args.process_index == 0:
+        os.makedirs(training_args.output_dir, exist_ok=True)
+        resolved = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict(),
+                    "packs_per_epoch": packs_per_epoch, "num_steps": num_steps, "accumulation": schedule,
+                    "world_size": world, "command": sys.argv}
+        Path(training_args.output_dir, "run_config.json").write_text(json.dumps(resolved, indent=1, default=str))
+
+    # 5. Trainer.
+    from modeling_emotion_whisper.trainer import EmotionTrainer
+
+    trainer = EmotionTrainer(
+        model=model, args=training_args, train_dataset=steps, data_collator=collator,
+        accumulation_schedule=schedule, window_seconds=data_args.window_seconds,
+    )
+
+    # 6. Train, resuming from the last checkpoint of this output_dir unless told otherwise.
+    resume = training_args.resume_from_checkpoint
+    if resume is None and os.path.isdir(training_args.output_dir):
+        resume = get_last_checkpoint(training_args.output_dir)
+    if resume:
+        logger.info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.log_metrics("train", result.metrics)
+
+    # 7. Save the final model and evaluate it on the validation clips.
+    final_dir = Path(training_args.output_dir) / "final"
+    trainer.save_model(str(final_dir))
+    if trainer.is_world_process_zero():
+        metrics = evaluate_model(trainer.model, validation, ClipCollator(feature_extractor),
+                                 batch_size=training_args.per_device_eval_batch_size)
+        (final_dir / "eval_results.json").write_text(json.dumps(metrics, indent=1))
+        logger.info("validation: %s", {k: v for k, v in metrics["overall"].items() if k != "confusion_matrix"})
+    return trainer
+
+
+if __name__ == "__main__":
+    main()
