@@ -49,41 +49,57 @@ def probe(path: str) -> dict:
     }
 
 
-def split_rows(rows: list[dict], mode: str, fraction: float, seed: int) -> list[str]:
-    """'random': the paper's random split; 'speaker': per dataset, whole speakers go to validation until it holds
-    `fraction` of that dataset. Either way all copies of identical audio land in the same split."""
-    rng = np.random.default_rng(seed)
-    groups = defaultdict(list)
+def _speaker_units(rows: list[dict]) -> list[list[int]]:
+    """Groups of row indices that must share a split: one speaker's rows, merged with every other speaker that
+    shares identical audio with it (union-find), so neither a speaker nor a recording straddles splits."""
+    parent = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first_speaker = {}
+    for row in rows:
+        speaker = (row["dataset"], row["speaker"])
+        other = first_speaker.setdefault(row["audio_sha1"], speaker)
+        parent[find(speaker)] = find(other)
+    units = defaultdict(list)
     for i, row in enumerate(rows):
-        groups[row["audio_sha1"]].append(i)
-    validation = set()
+        units[find((row["dataset"], row["speaker"]))].append(i)
+    return [units[key] for key in sorted(units)]
+
+
+def split_rows(rows: list[dict], mode: str, fraction: float, seed: int) -> list[str]:
+    """'random': the paper's random split over distinct recordings; 'speaker': per dataset, whole speakers go to
+    validation until it holds `fraction` of that dataset, never its last speaker. Either way, all copies of
+    identical audio land in the same split."""
+    rng = np.random.default_rng(seed)
     if mode == "random":
-        keys = sorted(groups)
-        rng.shuffle(keys)
-        target = fraction * len(rows)
-        for key in keys:
-            if len(validation) >= target:
-                break
-            validation.update(groups[key])
-    elif mode == "speaker":
-        by_dataset = defaultdict(lambda: defaultdict(list))
+        groups = defaultdict(list)
         for i, row in enumerate(rows):
-            by_dataset[row["dataset"]][row["speaker"]].append(i)
-        for dataset in sorted(by_dataset):
-            speakers = sorted(by_dataset[dataset])
-            rng.shuffle(speakers)
-            total = sum(len(v) for v in by_dataset[dataset].values())
-            taken = 0
-            for speaker in speakers[:-1]:  # never the last speaker: training must see the dataset
-                if taken >= fraction * total:
-                    break
-                validation.update(by_dataset[dataset][speaker])
-                taken += len(by_dataset[dataset][speaker])
-        for members in groups.values():  # identical audio follows its first copy into validation
-            if validation.intersection(members):
-                validation.update(members)
+            groups[row["audio_sha1"]].append(i)
+        units = [groups[key] for key in sorted(groups)]
+        by_dataset = {"*": list(range(len(units)))}
+    elif mode == "speaker":
+        units = _speaker_units(rows)
+        by_dataset = defaultdict(list)
+        for u, members in enumerate(units):
+            by_dataset[rows[members[0]]["dataset"]].append(u)
     else:
         raise ValueError(f"--split must be 'random' or 'speaker', got {mode!r}")
+    validation = set()
+    for dataset in sorted(by_dataset):
+        order = list(by_dataset[dataset])
+        rng.shuffle(order)
+        total = sum(len(units[u]) for u in order)
+        taken = 0
+        for u in order[:-1] if mode == "speaker" else order:  # training keeps at least one speaker per dataset
+            if taken >= fraction * total:
+                break
+            validation.update(units[u])
+            taken += len(units[u])
     return ["validation" if i in validation else "train" for i in range(len(rows))]
 
 

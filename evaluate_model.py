@@ -1,0 +1,135 @@
+"""Evaluate a model on a built corpus as the paper does (3.1, Table 2). (Not named evaluate.py: that would shadow
+the `evaluate` package for every script run from the repository root.)
+
+    python evaluate_model.py --model runs/whisper-base-all/final --dataset_path data/speaker-split --split validation \
+        --out runs/eval-validation [--corpora tess] [--zero_shot] [--random_baseline]
+
+Steps: 1 arguments; 2 the clips (one split, or `all` for a corpus never trained on: zero-shot, Table 2's Z- columns);
+3 the model, and with --random_baseline the same encoder with a freshly initialized head (the paper's Random F1);
+4 logits of every clip alone; 5 micro-F1, macro-F1, UA, WA, per-emotion F1 with label banning and logit adjustment;
+6 results.md, results.json and one confusion-matrix PNG per corpus in --out.
+"""
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import HfArgumentParser, WhisperFeatureExtractor
+
+from modeling_emotion_whisper import WhisperForEmotionClassification
+from modeling_emotion_whisper.evaluation import predict_logits, score
+from modeling_emotion_whisper.metrics import markdown_table
+from modeling_emotion_whisper.packing import ClipCollator
+
+logger = logging.getLogger("evaluate")
+
+
+@dataclass
+class EvalArguments:
+    model: str = field(default="checkpoints/emotion-whisper-base", metadata={"help": "A saved emotion-whisper model."})
+    dataset_path: str = field(default="data/speaker-split", metadata={"help": "Output folder of data_scripts.build."})
+    split: str = field(default="validation", metadata={"help": "train, validation, or all (both: zero-shot use)."})
+    corpora: str = field(default="", metadata={"help": "Comma-separated corpora to score; empty: all in the split."})
+    zero_shot: bool = field(default=False, metadata={"help": "Label the columns Z-<corpus> (never seen in training)."})
+    random_baseline: bool = field(default=False, metadata={"help": "Also score the encoder with a random head."})
+    no_logit_adjustment: bool = field(default=False, metadata={"help": "Do not adjust logits by the training prior."})
+    batch_size: int = field(default=8, metadata={"help": "Clips per forward pass."})
+    seed: int = field(default=0, metadata={"help": "Seed of the random head."})
+    out: str = field(default="runs/eval", metadata={"help": "Folder for results.md, results.json and PNGs."})
+
+
+def load_rows(args):
+    from datasets import concatenate_datasets, load_from_disk
+
+    path = Path(args.dataset_path)
+    if not (path / "dataset_dict.json").exists():
+        raise SystemExit(f"{path} is not a dataset built by data_scripts.build (no dataset_dict.json)")
+    data = load_from_disk(str(path))
+    if args.split == "all":
+        rows = concatenate_datasets([data[s] for s in data])
+    elif args.split in data:
+        rows = data[args.split]
+    else:
+        raise SystemExit(f"--split {args.split}: {path} has {', '.join(data)} (or use 'all')")
+    wanted = {c.strip() for c in args.corpora.split(",") if c.strip()}
+    missing = wanted - set(rows.unique("dataset"))
+    if missing:
+        raise SystemExit(f"corpus {', '.join(sorted(missing))} is not in {path}[{args.split}]")
+    return rows.filter(lambda d: d in wanted, input_columns="dataset") if wanted else rows
+
+
+def plot_confusion(matrix, names, title, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    keep = np.flatnonzero(matrix.sum(0) + matrix.sum(1) > 0)
+    matrix = matrix[np.ix_(keep, keep)]
+    labels = [names[i] for i in keep]
+    fig, ax = plt.subplots(figsize=(1 + 0.8 * len(labels), 1 + 0.7 * len(labels)))
+    ax.imshow(matrix / np.maximum(1, matrix.sum(1, keepdims=True)), cmap="Blues", vmin=0, vmax=1)
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    # 1. Arguments.
+    (args,) = HfArgumentParser(EvalArguments).parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 2. Clips.
+    rows = load_rows(args)
+
+    # 3. Model(s).
+    if not Path(args.model, "config.json").exists():
+        raise SystemExit(f"{args.model} has no config.json: pass a folder saved by train.py or save_pretrained")
+    model = WhisperForEmotionClassification.from_pretrained(args.model, dtype=torch.float32).eval()
+    collator = ClipCollator(WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True))
+    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    prior = None if args.no_logit_adjustment else model.config.label_prior
+
+    # 4-5. Logits and scores.
+    logits = predict_logits(model, rows, collator, args.batch_size)
+    results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)
+    if args.random_baseline:
+        torch.manual_seed(args.seed)
+        model.emotion_head.reset_parameters()
+        random_logits = predict_logits(model, rows, collator, args.batch_size, desc="random head")
+        results["random_head"] = score(random_logits, rows, label_names)["per_corpus"]
+
+    # 6. Reports.
+    prefix = "Z-" if args.zero_shot else ""
+    columns = {f"{prefix}{name}": metrics for name, metrics in results["per_corpus"].items()}
+    table = markdown_table(columns, label_names)
+    if args.random_baseline:
+        cells = [f"{100 * results['random_head'][name]['micro_f1']:.2f}" for name in results["per_corpus"]]
+        table += "\n| Random F1 | " + " | ".join(cells) + " |"
+    header = (f"model `{args.model}`, data `{args.dataset_path}` split `{args.split}`, "
+              f"logit adjustment {'off' if prior is None else 'on'}, label banning per corpus\n\n")
+    (out / "results.md").write_text(header + table + "\n")
+    results.update(model=args.model, dataset=args.dataset_path, split=args.split, zero_shot=args.zero_shot)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    for name, metrics in results["per_corpus"].items():
+        plot_confusion(metrics["confusion_matrix"], label_names, f"{prefix}{name}", out / f"confusion-{name}.png")
+    print(header + table)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import pytest
+
+import corpus_fixtures
+from data_scripts.corpora import REGISTRY
+from data_scripts.corpora.base import CorpusError
+from modeling_emotion_whisper.labels import harmonize
+
+
+@pytest.mark.parametrize("name", sorted(corpus_fixtures.BUILDERS))
+def test_parser_reads_the_official_layout(name, tmp_path):
+    expected = corpus_fixtures.BUILDERS[name](tmp_path)
+    found = REGISTRY[name].prepare(tmp_path)
+    got = {Path(u.path).relative_to(tmp_path).with_suffix("").as_posix(): (u.speaker, u.labels) for u in found}
+    assert got == expected
+    for u in found:
+        harmonize(u.labels)  # every source label has a row in the harmonization table
+
+
+def test_every_registered_corpus_has_a_fixture():
+    assert set(REGISTRY) == set(corpus_fixtures.BUILDERS)
+    for corpus in REGISTRY.values():
+        assert corpus.layout and corpus.license and corpus.language and corpus.url
+
+
+def test_savee_flat_mirror_layout(tmp_path):
+    expected = corpus_fixtures.savee(tmp_path, flat=True)
+    assert len(REGISTRY["savee"].prepare(tmp_path)) == len(expected) == 28
+
+
+def test_missing_or_wrong_folder_names_the_corpus_and_layout(tmp_path):
+    with pytest.raises(CorpusError, match="(?s)ravdess: .* is not a folder.*Actor_01"):
+        REGISTRY["ravdess"].prepare(tmp_path / "nope")
+    corpus_fixtures.tess(tmp_path / "tess")
+    with pytest.raises(CorpusError, match="(?s)no RAVDESS .* files found.*Actor_01"):
+        REGISTRY["ravdess"].prepare(tmp_path / "tess")
