@@ -119,9 +119,10 @@ def build_model(model_args, train, num_domains):
     """Step 3: from a Whisper checkpoint (new heads) or from a saved emotion-whisper model (continue training)."""
     prior = np.asarray(train["soft_label"], dtype=np.float64).mean(axis=0)
     try:
-        is_ours = EmotionWhisperConfig.from_pretrained(model_args.model_name_or_path).model_type == "emotion_whisper"
-    except Exception:
-        is_ours = False
+        found = EmotionWhisperConfig.get_config_dict(model_args.model_name_or_path)[0].get("model_type")
+    except OSError:
+        found = None
+    is_ours = found == EmotionWhisperConfig.model_type
     settings = dict(domain_loss_weight=model_args.domain_loss_weight, freeze_conv_stem=model_args.freeze_conv_stem,
                     classifier_dropout=model_args.classifier_dropout, label_prior=[float(p) for p in prior],
                     logit_adjustment_tau=model_args.logit_adjustment_tau)

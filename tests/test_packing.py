@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import torch
+from transformers import WhisperFeatureExtractor
+
+import corpus_fixtures
+from modeling_emotion_whisper.augment import WaveformAugmenter, spec_augment
+from modeling_emotion_whisper.packing import (ClipCollator, PackedSteps, PackingCollator, accumulation_at,
+                                              make_packs, retrieve_sequence, steps_for_packs)
+
+
+def test_retrieve_sequence_takes_only_clips_that_fit():
+    pool, durations = list(range(5)), [1.0, 2.0, 5.0, 8.0, 40.0]
+    chosen = retrieve_sequence(pool, durations, np.random.default_rng(0), window=10.0, fill=0.8)
+    total = sum([1.0, 2.0, 5.0, 8.0, 40.0][i] for i in chosen)
+    assert total <= 10.0 and 4 not in chosen
+    assert len(pool) == len(durations) == 5 - len(chosen)
+
+
+def test_make_packs_fill_the_window_and_are_seeded():
+    durations = np.random.default_rng(0).uniform(1, 6, size=300)
+    packs = make_packs(durations, seed=1, window=30, fill=0.8)
+    totals = np.array([durations[p].sum() for p in packs])
+    assert (totals <= 30 + 1e-9).all()
+    assert (totals >= 24).mean() > 0.95  # Algorithm 1 stops at 0.8 x L
+    assert sum(len(p) for p in packs) >= len(durations)  # one epoch: as many draws as clips
+    assert packs == make_packs(durations, seed=1, window=30, fill=0.8)
+    assert packs != make_packs(durations, seed=2, window=30, fill=0.8)
+    long_clips = make_packs([50.0, 45.0, 2.0], seed=0, window=30, fill=0.8, num_packs=5)
+    assert all(len(p) >= 1 for p in long_clips)  # over-long clips count as one window (cropped later)
+
+
+def test_accumulation_schedule_and_step_count():
+    schedule = [[0, 1], [3, 2], [5, 4]]
+    assert [accumulation_at(s, schedule) for s in range(7)] == [1, 1, 1, 2, 2, 4, 4]
+    # 3 steps x 1 x 2 packs + 2 x 2 x 2 + 4 x 2 ... until 30 packs
+    assert steps_for_packs(30, 2, schedule) == 3 + 2 + 2
+
+
+def test_packed_steps_share_each_step_between_processes():
+    durations = np.random.default_rng(0).uniform(1, 4, size=200)
+    world = PackedSteps(durations, num_steps=6, packs_per_batch=2, schedule=[[0, 1], [3, 2]], seed=0, world_size=2)
+    assert len(world) == 12
+    step3 = [world[6], world[7]]  # step 3, ranks 0 and 1
+    assert step3[0]["step"] == step3[1]["step"] == 3
+    assert len(step3[0]["micro_batches"]) == 2 and all(len(m) == 2 for m in step3[0]["micro_batches"])
+    flat = lambda item: [tuple(p) for m in item["micro_batches"] for p in m]  # noqa: E731
+    assert not set(flat(step3[0])) & set(flat(step3[1]))
+    single = PackedSteps(durations, 6, 2, [[0, 1], [3, 2]], seed=0, world_size=1)
+    assert flat(single[0]) == [tuple(p) for p in make_packs(durations, 0)[:2]]
+
+
+@pytest.fixture
+def clips(tmp_path):
+    from datasets import Dataset
+
+    expected = corpus_fixtures.savee(tmp_path)
+    paths = sorted(str(p) for p in tmp_path.rglob("*.wav"))
+    rng = np.random.default_rng(0)
+    soft = rng.dirichlet(np.ones(8), size=len(paths)).tolist()
+    return Dataset.from_dict({"path": paths, "soft_label": soft, "domain": list(range(len(paths))),
+                              "duration": [0.6] * len(paths)}), len(expected)
+
+
+def test_packing_collator_builds_segments_labels_and_domains(clips):
+    rows, n = clips
+    extractor = WhisperFeatureExtractor(feature_size=80, return_attention_mask=True)
+    steps = PackedSteps(rows["duration"], num_steps=2, packs_per_batch=2, schedule=[[0, 1]], seed=0, window=3.0)
+    collator = PackingCollator(rows, extractor, seed=0, window=3.0, augmenter=WaveformAugmenter(p=0.5),
+                               spec_augment_p=0.5)
+    item = steps[0]
+    batch = collator([item])["micro_batches"][0]
+    packs = item["micro_batches"][0]
+    assert batch["input_features"].shape[:2] == (2, 80) and batch["input_features"].shape[2] <= 300
+    assert batch["segment_ids"].shape == (2, batch["input_features"].shape[2])
+    assert [int(batch["segment_ids"][r].max()) for r in range(2)] == [len(p) for p in packs]
+    flat = [i for p in packs for i in p]
+    assert torch.allclose(batch["labels"], torch.tensor([rows[i]["soft_label"] for i in flat]))
+    assert batch["domain_labels"].tolist() == flat
+    assert 0 <= float(batch["padding_fraction"]) < 1
+    again = collator([item])["micro_batches"][0]
+    assert torch.equal(again["input_features"], batch["input_features"])  # seeded augmentation
+
+
+def test_clip_collator_keeps_each_clip_at_its_length(clips):
+    rows, _ = clips
+    batch = ClipCollator(WhisperFeatureExtractor(feature_size=80, return_attention_mask=True))([rows[0], rows[1]])
+    assert batch["input_features"].shape == (2, 80, 60) and batch["attention_mask"].sum(1).tolist() == [60, 60]
+    assert batch["labels"].shape == (2, 8)
+
+
+def test_augmenter_changes_audio_reproducibly():
+    wave = corpus_fixtures.synth_speech(1.0)
+    augment = WaveformAugmenter(p=1.0)
+    a = augment(wave, np.random.default_rng(3))
+    b = augment(wave, np.random.default_rng(3))
+    assert np.array_equal(a, b) and not np.array_equal(a[: wave.size], wave) and np.isfinite(a).all()
+
+
+def test_spec_augment_leaves_padding_alone():
+    features = torch.randn(80, 100)
+    out = spec_augment(features, valid_frames=60, rng=np.random.default_rng(0), p=1.0)
+    assert torch.equal(out[:, 60:], features[:, 60:]) and not torch.equal(out[:, :60], features[:, :60])

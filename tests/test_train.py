@@ -1,0 +1,108 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+import corpus_fixtures
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny Whisper checkpoint and a built fixture corpus whose emotions differ in pitch."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from data_scripts import build
+
+    root = tmp_path_factory.mktemp("train")
+    torch.manual_seed(0)
+    whisper = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
+                            decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, vocab_size=100,
+                            max_target_positions=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                            decoder_start_token_id=1, init_std=0.2)  # large enough that pitch survives a random stem
+    WhisperForConditionalGeneration(whisper).save_pretrained(root / "whisper-tiny")
+    corpus_fixtures.savee(root / "savee", per_code=3)
+    build.main([f"--corpus=savee={root / 'savee'}", "--out", str(root / "data"), "--split", "speaker",
+                "--validation_fraction", "0.25", "--num_proc", "1"])
+    config = {
+        "model_name_or_path": str(root / "whisper-tiny"), "dataset_path": str(root / "data"),
+        "window_seconds": 6, "packs_per_batch": 2, "accumulation_schedule": "0:1,6:2", "num_epochs": 10,
+        "learning_rate": 3e-3, "warmup_steps": 0.1, "logging_steps": 2, "save_steps": 6, "seed": 0,
+        "report_to": "tensorboard", "dataloader_num_workers": 0, "use_cpu": True, "augment_p": 0.2,
+        "spec_augment_p": 0.2, "per_device_eval_batch_size": 8,
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+def losses(trainer_or_dir):
+    if isinstance(trainer_or_dir, (str, os.PathLike)):
+        history = json.loads(open(os.path.join(trainer_or_dir, "trainer_state.json")).read())["log_history"]
+    else:
+        history = trainer_or_dir.state.log_history
+    return {entry["step"]: entry["loss"] for entry in history if "loss" in entry}
+
+
+def test_training_learns_saves_and_resumes_where_it_stopped(setup):
+    import train
+
+    out = setup / "run"
+    trainer = train.main([str(setup / "tiny.yaml"), "--output_dir", str(out)])
+    curve = losses(trainer)
+    steps = sorted(curve)
+    assert len(steps) >= 6
+    first, last = [curve[s] for s in steps[:3]], [curve[s] for s in steps[-3:]]
+    assert sum(last) / 3 < 0.85 * sum(first) / 3, curve  # the loss goes down
+    assert (out / "final" / "model.safetensors").exists() and (out / "run_config.json").exists()
+    resolved = json.loads((out / "run_config.json").read_text())
+    assert resolved["accumulation"] == [[0, 1], [6, 2]] and resolved["data"]["window_seconds"] == 6
+    assert any(name.startswith("events.out.tfevents") for _, _, files in os.walk(out / "runs") for name in files)
+    evaluation = json.loads((out / "final" / "eval_results.json").read_text())
+    assert evaluation["overall"]["n"] > 0
+    checkpoints = sorted(p for p in out.iterdir() if p.name.startswith("checkpoint-"))
+    assert checkpoints
+
+    # A run killed after its first checkpoint resumes there and continues exactly as the uninterrupted run.
+    killed = setup / "killed"
+    killed.mkdir()
+    shutil.copytree(out / "checkpoint-6", killed / "checkpoint-6")
+    resumed = train.main([str(setup / "tiny.yaml"), "--output_dir", str(killed)])
+    assert resumed.state.global_step == trainer.state.global_step
+    after = {s: l for s, l in losses(resumed).items() if s > 6}
+    assert after and all(abs(after[s] - curve[s]) <= 1e-3 * abs(curve[s]) + 1e-4 for s in after), (after, curve)
+
+
+def test_evaluate_model_writes_table_json_and_confusion_png(setup):
+    import evaluate_model
+
+    model_dir = setup / "run" / "final"
+    if not model_dir.exists():
+        pytest.skip("needs the training test's model")
+    out = setup / "eval"
+    results = evaluate_model.main(["--model", str(model_dir), "--dataset_path", str(setup / "data"), "--split",
+                                   "all", "--zero_shot", "--random_baseline", "--out", str(out)])
+    table = (out / "results.md").read_text()
+    assert "Z-savee" in table and "Micro F1" in table and "Random F1" in table
+    assert (out / "confusion-savee.png").stat().st_size > 1000
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["per_corpus"]["savee"]["n"] == 84
+    assert set(saved["per_corpus"]["savee"]["per_class_f1"]) == {
+        "anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"}  # 'other' is banned, absent
+    assert results["random_head"]["savee"]["n"] == 84
+
+
+def test_two_process_cpu_launch(setup):
+    out = setup / "ddp"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               str(REPO / "train.py"), str(setup / "tiny.yaml"), "--output_dir", str(out), "--num_epochs", "2"]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    resolved = json.loads((out / "run_config.json").read_text())
+    assert resolved["world_size"] == 2
+    assert (out / "final" / "model.safetensors").exists()
