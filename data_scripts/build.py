@@ -19,32 +19,34 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm.auto import tqdm
 
 from data_scripts.corpora import REGISTRY
 from data_scripts.corpora.base import CorpusError
+from modeling_emotion_whisper.audio import AudioError, read_region
 from modeling_emotion_whisper.configuration_emotion_whisper import EMOTIONS
 from modeling_emotion_whisper.labels import harmonize, soft_labels
 
 logger = logging.getLogger("data_scripts.build")
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing audible
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
-def probe(path: str) -> dict:
-    """Decode one file: duration, rate, channels, peak, and a hash of its samples (equal audio, equal hash)."""
+def probe(task: tuple) -> dict:
+    """Decode one utterance (a file, or a region of one): duration, rate, peak, and a hash of its samples
+    (equal audio, equal hash)."""
+    key, path, offset, duration = task
     try:
-        data, rate = sf.read(path, dtype="int16", always_2d=True)
-    except Exception as err:
-        return {"path": path, "error": f"unreadable: {err}"}
+        data, rate = read_region(path, offset, duration, dtype="int16")
+    except AudioError as err:
+        return {"key": key, "error": f"unreadable: {err}"}
     if data.shape[0] == 0:
-        return {"path": path, "error": "empty: no samples"}
-    peak = float(np.abs(data).max()) / 32768.0
+        return {"key": key, "error": "empty: no samples"}
+    peak = float(np.abs(data.astype(np.int32)).max()) / 32768.0
     if peak < SILENCE_PEAK:
-        return {"path": path, "error": f"silent: peak {peak:.1e}"}
+        return {"key": key, "error": f"silent: peak {peak:.1e}"}
     return {
-        "path": path, "duration": data.shape[0] / rate, "sampling_rate": int(rate), "channels": int(data.shape[1]),
+        "key": key, "duration": data.shape[0] / rate, "sampling_rate": int(rate), "channels": int(data.shape[1]),
         "audio_sha1": hashlib.sha1(np.ascontiguousarray(data).tobytes()).hexdigest(),
     }
 
@@ -144,9 +146,9 @@ def build_rows(found: dict, probes: dict, smoothing: bool):
     for name, (corpus, utterances) in found.items():
         kept = []
         for u in utterances:
-            info = probes[u.path]
+            info = probes[u.key]
             if "error" in info:
-                skipped.append({"dataset": name, "path": u.path, "reason": info["error"]})
+                skipped.append({"dataset": name, "path": u.key, "reason": info["error"]})
             else:
                 kept.append((u, info))
         if not kept:
@@ -155,7 +157,8 @@ def build_rows(found: dict, probes: dict, smoothing: bool):
         for (u, info), label in zip(kept, soft):
             language = u.language or corpus.language
             rows.append({
-                "audio": {"path": u.path, "bytes": None}, "path": u.path, "duration": float(info["duration"]),
+                "audio": {"path": u.path, "bytes": None}, "path": u.path, "offset": float(u.offset),
+                "duration": float(info["duration"]),
                 "sampling_rate": info["sampling_rate"], "soft_label": [float(x) for x in label],
                 "label": int(np.argmax(label)), "source_label": json.dumps(u.labels, sort_keys=True),
                 "dataset": name, "speaker": f"{name}/{u.speaker}", "gender": u.gender or "", "language": language,
@@ -195,7 +198,7 @@ def signature(args, found) -> str:
     for name in sorted(found):
         for u in found[name][1]:
             stat = Path(u.path).stat()
-            digest.update(f"{u.path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            digest.update(f"{u.key}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 
@@ -213,9 +216,9 @@ def main(argv=None) -> Path:
         return out
 
     # 2. Probe every file once, in parallel.
-    paths = [u.path for _, utterances in found.values() for u in utterances]
+    tasks = [(u.key, u.path, u.offset, u.duration) for _, utterances in found.values() for u in utterances]
     with Pool(max(1, args.num_proc)) as pool:
-        probes = {p["path"]: p for p in tqdm(pool.imap(probe, paths, chunksize=16), total=len(paths), desc="probing audio")}
+        probes = {p["key"]: p for p in tqdm(pool.imap(probe, tasks, chunksize=16), total=len(tasks), desc="probing audio")}
 
     # 3-4. Labels and domains.
     rows, skipped, vocabulary = build_rows(found, probes, smoothing=not args.no_neutral_smoothing)

@@ -61,19 +61,30 @@ def _open(source, name):
     return source
 
 
-def load_audio(source, target_sr: int = SAMPLING_RATE) -> np.ndarray:
-    """Decode a path, bytes or file object (WAV, FLAC, OGG, MP3, AIFF, ... whatever libsndfile reads, whatever the
-    extension says) to mono float32 at `target_sr`."""
+def read_region(source, offset: float = 0.0, duration: float | None = None, dtype: str = "float32"):
+    """Decode `duration` seconds from `offset` (all of it by default): (samples (n, channels), rate).
+    Whatever libsndfile reads (WAV, FLAC, OGG, MP3, AIFF...), whatever the extension says."""
     name = str(source) if isinstance(source, (str, os.PathLike)) else "audio bytes"
     try:
-        data, sr = sf.read(_open(source, name), dtype="float32", always_2d=True)
+        with sf.SoundFile(_open(source, name)) as handle:
+            rate = handle.samplerate
+            if offset:
+                handle.seek(int(round(offset * rate)))
+            frames = -1 if duration is None else int(round(duration * rate))
+            return handle.read(frames, dtype=dtype, always_2d=True), rate
     except AudioError:
         raise
     except Exception as err:  # libsndfile's errors name neither the file nor a remedy
         raise AudioError(
             f"{name}: cannot decode ({err}). Convert it to WAV or FLAC, e.g. `ffmpeg -i IN -ar 16000 OUT.wav`."
         ) from None
-    return prepare_waveform(data, sr, name, target_sr)
+
+
+def load_audio(source, target_sr: int = SAMPLING_RATE, offset: float = 0.0, duration: float | None = None):
+    """A path, bytes or file object -> mono float32 at `target_sr` (optionally only a region, in seconds)."""
+    data, rate = read_region(source, offset, duration)
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "audio bytes"
+    return prepare_waveform(data, rate, name, target_sr)
 
 
 def audio_info(path) -> tuple[int, int]:

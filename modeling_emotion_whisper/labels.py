@@ -47,6 +47,7 @@ HARMONIZATION: dict[str, tuple[dict[str, float], str]] = {
     "frustration": ({"anger": 0.5}, "frustration/exasperation is a subcluster of Shaver's anger, milder"),
     "frustrated": ({"anger": 0.5}, "as frustration"),
     "neutral": ({"neutral": 1.0}, "no emotion expressed"),
+    "neutral state": ({"neutral": 1.0}, "IEMOCAP's wording of neutral"),
     "calm": ({"neutral": 1.0}, "low arousal without a basic emotion; corpora use it as the unmarked baseline"),
     "boredom": ({"neutral": 0.8, "sadness": 0.2}, "low arousal, slightly negative; the paper's EmoDB results have no 'other'"),
     "bored": ({"neutral": 0.8, "sadness": 0.2}, "as boredom"),

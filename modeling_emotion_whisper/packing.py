@@ -138,11 +138,14 @@ class PackingCollator:
 
     def __post_init__(self):
         self.paths = list(self.rows["path"])
+        columns = self.rows.column_names
+        self.offsets = list(self.rows["offset"]) if "offset" in columns else [0.0] * len(self.paths)
+        self.durations = list(self.rows["duration"]) if "duration" in columns else [None] * len(self.paths)
         self.soft = np.asarray(self.rows["soft_label"], dtype=np.float32)
         self.domains = np.asarray(self.rows["domain"], dtype=np.int64)
 
     def _clip(self, index: int, rng: np.random.Generator) -> np.ndarray:
-        wave = load_audio(self.paths[index])
+        wave = load_audio(self.paths[index], offset=self.offsets[index], duration=self.durations[index])
         limit = int(self.window * SAMPLING_RATE)
         if wave.size > limit:  # random crop of an over-long clip
             start = int(rng.integers(0, wave.size - limit + 1))
@@ -195,7 +198,8 @@ class ClipCollator:
     window: float = 30.0
 
     def __call__(self, rows: list[dict]) -> dict:
-        waves = [load_audio(r["path"])[: int(self.window * SAMPLING_RATE)] for r in rows]
+        waves = [load_audio(r["path"], offset=r.get("offset", 0.0), duration=r.get("duration"))
+                 [: int(self.window * SAMPLING_RATE)] for r in rows]
         features, mask = _mel_features(self.feature_extractor, waves)
         batch = {"input_features": features, "attention_mask": mask}
         if "soft_label" in rows[0]:

@@ -101,3 +101,16 @@ def test_command_line_errors_are_clear(tmp_path):
         build.main(["--corpus", f"nosuch={tmp_path}", "--out", str(tmp_path / "o")])
     with pytest.raises(CorpusError, match="NAME=PATH"):
         build.main(["--corpus", "ravdess", "--out", str(tmp_path / "o")])
+
+
+def test_regions_of_long_recordings_become_clips(tmp_path):
+    from modeling_emotion_whisper.packing import ClipCollator
+    from transformers import WhisperFeatureExtractor
+
+    corpus_fixtures.cmumosei(tmp_path / "mosei")
+    data = run([f"--corpus=cmumosei={tmp_path / 'mosei'}", "--out", str(tmp_path / "out"), "--split", "random"])
+    rows = sorted(data["train"].to_list() + data["validation"].to_list(), key=lambda r: r["offset"])
+    assert [(r["offset"], round(r["duration"], 3)) for r in rows] == [(0.5, 1.0), (2.5, 0.5)]
+    assert rows[0]["audio_sha1"] != rows[1]["audio_sha1"]
+    batch = ClipCollator(WhisperFeatureExtractor(feature_size=80, return_attention_mask=True))(rows)
+    assert batch["attention_mask"].sum(1).tolist() == [100, 50]  # each clip is its region, not the whole video

@@ -12,7 +12,12 @@ from modeling_emotion_whisper.labels import harmonize
 def test_parser_reads_the_official_layout(name, tmp_path):
     expected = corpus_fixtures.BUILDERS[name](tmp_path)
     found = REGISTRY[name].prepare(tmp_path)
-    got = {Path(u.path).relative_to(tmp_path).with_suffix("").as_posix(): (u.speaker, u.labels) for u in found}
+    got = {}
+    for u in found:
+        name = Path(u.path).relative_to(tmp_path).with_suffix("").as_posix()
+        if u.duration is not None:
+            name += f"@{u.offset:.3f}+{u.duration:.3f}"
+        got[name] = (u.speaker, {k: pytest.approx(v) for k, v in u.labels.items()})
     assert got == expected
     for u in found:
         harmonize(u.labels)  # every source label has a row in the harmonization table

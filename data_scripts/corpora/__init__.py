@@ -2,5 +2,10 @@
 
 import importlib
 
-MODULES = ["ravdess", "tess", "savee", "turevdb"]
+# The paper's Table 1 (public corpora), then others users commonly have.
+MODULES = [
+    "cmumosei", "cremad", "emovdb", "iemocap", "jlcorpus", "msppodcast", "mspimprov", "ravdess", "savee", "tess",
+    "vesus", "esd", "asvpesd", "ogvc", "studies", "emodb", "aesdd", "urdu", "masc",
+    "turevdb", "mesd", "cafe", "emovo", "shemo", "subesco", "meld",
+]
 REGISTRY = {module: importlib.import_module(f"{__name__}.{module}").CORPUS for module in MODULES}

@@ -29,6 +29,13 @@ class Utterance:
     gender: str | None = None
     text: str | None = None
     partition: str | None = None  # an official partition, where the corpus has one
+    offset: float = 0.0  # seconds: for corpora whose utterances are regions of longer recordings (CMU-MOSEI)
+    duration: float | None = None
+
+    @property
+    def key(self) -> str:
+        """Unique per utterance, also when several are regions of one file."""
+        return self.path if self.duration is None else f"{self.path}@{self.offset:.3f}+{self.duration:.3f}"
 
 
 @dataclass(frozen=True)
