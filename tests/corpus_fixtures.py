@@ -158,6 +158,7 @@ def cmumosei(root):
 
 
 def meld(root):
+    root.mkdir(parents=True, exist_ok=True)
     (root / "train_sent_emo.csv").write_text(
         "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID\n"
         "1,Oh my God!,Ross,surprise,positive,0,0\n2,Fine.,Monica,neutral,neutral,0,1\n"

@@ -10,10 +10,13 @@ from data_scripts import build
 from data_scripts.corpora.base import CorpusError
 
 
-def make_trees(root):
-    for name, builder in corpus_fixtures.BUILDERS.items():
-        builder(root / name)
-    return [f"--corpus={name}={root / name}" for name in corpus_fixtures.BUILDERS]
+SHARED = ("ravdess", "tess", "savee", "turevdb")  # the corpora this machine has for real
+
+
+def make_trees(root, names=SHARED):
+    for name in names:
+        corpus_fixtures.BUILDERS[name](root / name)
+    return [f"--corpus={name}={root / name}" for name in names]
 
 
 def run(args):
@@ -24,7 +27,7 @@ def run(args):
 
 
 def test_build_columns_labels_domains_and_summary(tmp_path):
-    corpora = make_trees(tmp_path)
+    corpora = make_trees(tmp_path, sorted(corpus_fixtures.BUILDERS))  # every registered corpus at once
     data = run(corpora + ["--out", str(tmp_path / "out")])
     rows = data["train"].to_list() + data["validation"].to_list()
     assert len(rows) == sum(len(b(tmp_path / "again" / n)) for n, b in corpus_fixtures.BUILDERS.items())
@@ -35,7 +38,7 @@ def test_build_columns_labels_domains_and_summary(tmp_path):
     assert np.allclose(soft.sum(1), 1, atol=1e-6) and (np.asarray([r["label"] for r in rows]) == soft.argmax(1)).all()
     vocabulary = json.loads((tmp_path / "out" / "domains.json").read_text())
     assert all(vocabulary[r["domain"]] == r["domain_name"] for r in rows)
-    assert {r["language"] for r in rows} == {"en", "tr"}
+    assert {r["language"] for r in rows} >= {"en", "tr", "zh", "de", "ja", "fr", "it", "fa", "bn", "el", "ur", "es"}
     # RAVDESS normal intensity is softened by neutral smoothing, strong stays one-hot
     ravdess = {r["path"].split("/")[-1]: r for r in rows if r["dataset"] == "ravdess"}
     assert max(ravdess["03-01-05-02-01-01-01.wav"]["soft_label"]) == 1.0
@@ -81,7 +84,7 @@ def test_speaker_split_keeps_speakers_apart(tmp_path):
     data = run(corpora + ["--out", str(tmp_path / "out"), "--split", "speaker", "--validation_fraction", "0.3"])
     train, validation = set(data["train"]["speaker"]), set(data["validation"]["speaker"])
     assert validation and not train & validation
-    assert set(data["train"]["dataset"]) == set(corpus_fixtures.BUILDERS)  # every corpus keeps training speakers
+    assert set(data["train"]["dataset"]) == set(SHARED)  # every corpus keeps training speakers
 
 
 def test_rebuild_is_identical_and_rerun_is_a_no_op(tmp_path):
