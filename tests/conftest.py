@@ -21,6 +21,7 @@ def tiny_config(**overrides):
     settings = dict(
         d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64, decoder_layers=1,
         decoder_attention_heads=2, decoder_ffn_dim=64, num_mel_bins=80, vocab_size=100, max_target_positions=8,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
     )
     settings.update(overrides)
     return EmotionWhisperConfig(**settings)

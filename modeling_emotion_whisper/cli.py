@@ -1,0 +1,121 @@
+"""emotion-whisper: the command line.
+
+    emotion-whisper predict FILE... [--model PATH] [--json out.json]
+    emotion-whisper timeline FILE [--model PATH] [--json out.json] [--plot out.png]
+    emotion-whisper release CHECKPOINT --repo-id ORG/NAME [--push]
+
+The default model is checkpoints/emotion-whisper-base in this repository.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+from .audio import AudioError
+
+
+def _table(rows, header):
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *[line(r) for r in rows]])
+
+
+def cmd_predict(args):
+    from .inference import load_model, predict_clips
+
+    model, extractor = load_model(args.model)
+    results, failed = [], []
+    for path in args.files:  # decode errors are reported per file; the rest still get scored
+        try:
+            results.append((path, predict_clips(model, extractor, [path], logit_adjustment=args.logit_adjustment)[0]))
+        except AudioError as err:
+            failed.append((path, str(err)))
+    rows = [(p, r["label"], f"{r['scores'][r['label']]:.3f}", f"{r['duration']:.2f}") for p, r in results]
+    print(_table(rows, ["file", "emotion", "score", "seconds"]))
+    for path, reason in failed:
+        print(f"skipped {reason}", file=sys.stderr)
+    if args.json:
+        payload = {p: r for p, r in results} | {p: {"error": e} for p, e in failed}
+        with open(args.json, "w") as handle:
+            json.dump(payload, handle, indent=1)
+    return 1 if failed and not results else 0
+
+
+def cmd_timeline(args):
+    from .inference import load_model, plot_timeline, timeline
+
+    model, extractor = load_model(args.model)
+    started = time.time()
+    result = timeline(model, extractor, args.file, window=args.window, stride=args.stride,
+                      batch_size=args.batch_size, smoothing=args.smoothing, min_segment=args.min_segment,
+                      output_rate=args.frame_rate, logit_adjustment=args.logit_adjustment)
+    elapsed = time.time() - started
+    rows = [(f"{s.start:8.2f}", f"{s.end:8.2f}", s.emotion, f"{s.confidence:.3f}") for s in result.segments]
+    print(_table(rows, ["start", "end", "emotion", "confidence"]) if rows else "no speech")
+    print(f"\n{result.duration:.1f} s of audio in {elapsed:.1f} s (real-time factor {elapsed / max(result.duration, 1e-9):.3f})")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result.to_dict(), handle)
+    if args.plot:
+        plot_timeline(result, args.plot, title=str(args.file))
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def cmd_release(args):
+    from .release import release
+
+    release(args.checkpoint, args.repo_id, out=args.out, push=args.push, eval_json=args.eval_json,
+            revision_note=args.commit_message)
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="emotion-whisper", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    predict = sub.add_parser("predict", help="emotion of each clip")
+    predict.add_argument("files", nargs="+", help="audio files (any format soundfile reads)")
+    predict.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
+    predict.add_argument("--json", help="also write the scores here")
+    predict.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
+    predict.set_defaults(run=cmd_predict)
+
+    line = sub.add_parser("timeline", help="emotion over time for a recording of any length")
+    line.add_argument("file")
+    line.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
+    line.add_argument("--json", help="write segments and frame probabilities here")
+    line.add_argument("--plot", help="draw probabilities and segments to this PNG")
+    line.add_argument("--window", type=float, default=30.0, help="window length in seconds (at most 30)")
+    line.add_argument("--stride", type=float, default=20.0, help="seconds between window starts")
+    line.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
+    line.add_argument("--smoothing", type=float, default=1.0, help="moving-average width in seconds")
+    line.add_argument("--min-segment", type=float, default=1.0, help="shorter segments join a neighbour (s)")
+    line.add_argument("--frame-rate", type=float, default=10.0, help="output frames per second")
+    line.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
+    line.set_defaults(run=cmd_timeline)
+
+    rel = sub.add_parser("release", help="write a Hub-ready folder, check it, optionally upload it")
+    rel.add_argument("checkpoint", help="a saved emotion-whisper model folder")
+    rel.add_argument("--repo-id", required=True, help="ORG/NAME on the Hugging Face Hub")
+    rel.add_argument("--out", help="output folder (default: release/NAME)")
+    rel.add_argument("--eval-json", action="append", default=[], help="results.json of evaluate_model.py (repeat)")
+    rel.add_argument("--push", action="store_true", help="upload with huggingface_hub after the checks")
+    rel.add_argument("--commit-message", default="Release emotion-whisper", help="Hub commit message")
+    rel.set_defaults(run=cmd_release)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (AudioError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

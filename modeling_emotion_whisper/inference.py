@@ -1,0 +1,293 @@
+"""Inference: clip scores at speed, and emotion timelines over recordings of any length.
+
+Clips: each clip is scored at its own length (the model masks padding), clips are sorted by length and batched,
+so a 3 s clip costs 3 s of encoder time instead of the 30 s a padded pipeline spends.
+
+Timelines: the file is decoded block by block; overlapping 30 s windows (stride `stride` s) are scored in
+batches; their per-frame probabilities are cross-faded where windows overlap and flushed as soon as no later
+window can change them, so memory holds one batch of windows, whatever the length of the recording.
+Frames whose level is far below the recording's speech are marked as no speech and never form a segment.
+"""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import SAMPLING_RATE, AudioError, audio_info, load_audio, stream_audio
+
+FRAME_RATE = 50  # encoder frames per second
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "emotion-whisper-base"
+
+
+def load_model(path=None, device: str = "cpu", dtype=torch.float32):
+    """The emotion model and its feature extractor, from a saved folder or Hub id (default: the project's model)."""
+    from transformers import WhisperFeatureExtractor
+
+    from .modeling_emotion_whisper import WhisperForEmotionClassification
+
+    path = str(path or DEFAULT_MODEL)
+    if path == str(DEFAULT_MODEL) and not DEFAULT_MODEL.exists():
+        raise FileNotFoundError(f"the default model {DEFAULT_MODEL} is missing; pass --model PATH or a Hub id")
+    model = WhisperForEmotionClassification.from_pretrained(path, dtype=dtype).to(device).eval()
+    try:
+        extractor = WhisperFeatureExtractor.from_pretrained(path)
+    except OSError:
+        extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
+    return model, extractor
+
+
+def _features(extractor, waves):
+    out = extractor(waves, sampling_rate=SAMPLING_RATE, padding="longest", return_attention_mask=True,
+                    return_tensors="pt")
+    return out["input_features"], out["attention_mask"]
+
+
+@torch.no_grad()
+def _forward(model, extractor, waves, adjust: bool):
+    features, mask = _features(extractor, waves)
+    device, dtype = model.device, model.dtype
+    return model(input_features=features.to(device, dtype), attention_mask=mask.to(device),
+                 apply_logit_adjustment=adjust)
+
+
+def label_names(model) -> list[str]:
+    return [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+
+def _scores(logits: torch.Tensor, model) -> torch.Tensor:
+    sigmoid = getattr(model.config, "emotion_loss", "soft_ce") == "sigmoid_mse"
+    return logits.float().sigmoid() if sigmoid else logits.float().softmax(-1)
+
+
+@torch.no_grad()
+def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustment: bool = False,
+                  window: float = 30.0) -> list[dict]:
+    """Scores for each source (path or mono 16 kHz array): {"scores": {label: p}, "label": best, "duration": s}.
+    Audio longer than `window` is scored as the frame-weighted mean of its windows."""
+    names = label_names(model)
+    waves = [load_audio(s) if not isinstance(s, np.ndarray) else s.astype(np.float32) for s in sources]
+    pieces, owner = [], []
+    step = int(window * SAMPLING_RATE)
+    for i, wave in enumerate(waves):
+        if wave.size < SAMPLING_RATE // 100:
+            raise AudioError(f"{sources[i] if isinstance(sources[i], str) else f'clip {i}'}: shorter than 10 ms")
+        for start in range(0, wave.size, step):
+            piece = wave[start : start + step]
+            if piece.size >= SAMPLING_RATE // 100 or start == 0:
+                pieces.append(piece)
+                owner.append(i)
+    order = np.argsort([p.size for p in pieces], kind="stable")
+    logits = torch.zeros(len(waves), model.config.num_labels)
+    weights = torch.zeros(len(waves), 1)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        out = _forward(model, extractor, [pieces[j] for j in chunk], logit_adjustment)
+        frames = out.frame_mask.sum(1, keepdim=True).float().cpu()
+        for row, j in enumerate(chunk):
+            logits[owner[j]] += out.logits[row].float().cpu() * frames[row]
+            weights[owner[j]] += frames[row]
+    scores = _scores(logits / weights.clamp(min=1), model)
+    return [{"label": names[int(s.argmax())], "scores": {n: float(v) for n, v in zip(names, s)},
+             "duration": waves[i].size / SAMPLING_RATE} for i, s in enumerate(scores)]
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    emotion: str
+    confidence: float
+
+
+@dataclass
+class Timeline:
+    labels: list[str]
+    frame_rate: float  # rows of `probabilities` per second
+    probabilities: np.ndarray  # (frames, labels), NaN rows where there is no speech
+    speech: np.ndarray  # (frames,) bool
+    segments: list[Segment] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.arange(len(self.speech)) / self.frame_rate
+
+    def to_dict(self, with_frames: bool = True) -> dict:
+        out = {"duration": self.duration, "labels": self.labels, "frame_rate": self.frame_rate,
+               "segments": [asdict(s) for s in self.segments],
+               "message": None if self.segments else "no speech"}
+        if with_frames:
+            probs = np.where(self.speech[:, None], self.probabilities, np.nan)
+            out["frames"] = {"time": [round(float(t), 3) for t in self.times],
+                             "probabilities": [[None if np.isnan(v) else round(float(v), 4) for v in row]
+                                               for row in probs]}
+        return out
+
+
+def _crossfade(n: int, ramp: int, first: bool, last: bool) -> np.ndarray:
+    """Window weights: rise over `ramp` frames (unless first), fall over `ramp` frames (unless last)."""
+    weights = np.ones(n, dtype=np.float64)
+    if ramp > 0:
+        ramp_up = (np.arange(n) + 1) / (ramp + 1)
+        if not first:
+            weights = np.minimum(weights, ramp_up)
+        if not last:
+            weights = np.minimum(weights, ramp_up[::-1])
+    return np.maximum(weights, 1e-3)
+
+
+def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoothing: float = 1.0,
+                         min_segment: float = 1.0) -> list[Segment]:
+    """Smooth probabilities over `smoothing` s, take the arg-max per speech frame, cut runs into segments and
+    absorb runs shorter than `min_segment` s into their longer neighbour."""
+    n = len(speech)
+    if n == 0 or not speech.any():
+        return []
+    probs = np.nan_to_num(probabilities, nan=0.0)
+    width = max(1, int(round(smoothing * frame_rate)))
+    if width > 1:
+        kernel = np.ones(width) / width
+        weight = np.convolve(speech.astype(float), kernel, mode="same")
+        probs = np.stack([np.convolve(probs[:, k] * speech, kernel, mode="same") for k in range(probs.shape[1])], 1)
+        probs = probs / np.maximum(weight, 1e-9)[:, None]
+    best = np.where(speech, probs.argmax(1), -1)
+    runs = []  # [start, end, label]
+    for i, label in enumerate(best):
+        if runs and runs[-1][2] == label and runs[-1][1] == i:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1, int(label)])
+    minimum = int(round(min_segment * frame_rate))
+    while True:  # absorb the shortest too-short speech run into its longer speech neighbour
+        short = [k for k, r in enumerate(runs) if r[2] >= 0 and r[1] - r[0] < minimum
+                 and any(0 <= j < len(runs) and runs[j][2] >= 0 for j in (k - 1, k + 1))]
+        if not short:
+            break
+        k = min(short, key=lambda k: runs[k][1] - runs[k][0])
+        j = max((j for j in (k - 1, k + 1) if 0 <= j < len(runs) and runs[j][2] >= 0),
+                key=lambda j: runs[j][1] - runs[j][0])
+        runs[j] = [min(runs[j][0], runs[k][0]), max(runs[j][1], runs[k][1]), runs[j][2]]
+        del runs[k]
+        merged = []
+        for run in runs:  # neighbours that now share a label join
+            if merged and merged[-1][2] == run[2]:
+                merged[-1][1] = run[1]
+            else:
+                merged.append(run)
+        runs = merged
+    return [Segment(round(s / frame_rate, 3), round(e / frame_rate, 3), labels[k],
+                    round(float(probs[s:e, k][speech[s:e]].mean()), 4))
+            for s, e, k in runs if k >= 0]
+
+
+@torch.no_grad()
+def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0, batch_size: int = 4,
+             smoothing: float = 1.0, min_segment: float = 1.0, output_rate: float = 10.0,
+             logit_adjustment: bool = False, silence_db: float = 40.0) -> Timeline:
+    """Emotion over time for a file of any length (see the module docstring)."""
+    if not 0 < stride <= window:
+        raise ValueError(f"stride must be in (0, window]; got stride={stride}, window={window}")
+    frames_total, rate = audio_info(path)
+    if frames_total == 0:
+        raise AudioError(f"{path}: the file holds no samples")
+    names = label_names(model)
+    per_window, hop = int(window * FRAME_RATE), int(stride * FRAME_RATE)
+    ramp = per_window - hop
+    step = max(1, int(round(FRAME_RATE / output_rate)))
+    acc_p = np.zeros((0, len(names)))
+    acc_w = np.zeros(0)
+    acc_e = np.zeros(0)  # frame energy (dB)
+    acc_start = 0  # encoder frame index of acc_p[0]
+    out_p, out_e = [], []
+
+    def flush(upto: int):
+        nonlocal acc_p, acc_w, acc_e, acc_start
+        keep = (upto - acc_start) // step * step  # flush whole output frames only
+        if keep <= 0:
+            return
+        p = acc_p[:keep] / acc_w[:keep, None]
+        out_p.append(p.reshape(-1, step, len(names)).mean(1))
+        out_e.append(acc_e[:keep].reshape(-1, step).max(1))
+        acc_p, acc_w, acc_e, acc_start = acc_p[keep:], acc_w[keep:], acc_e[keep:], acc_start + keep
+
+    def run(batch):  # batch: [(start_frame, wave, is_last)]
+        nonlocal acc_p, acc_w, acc_e
+        out = _forward(model, extractor, [w for _, w, _ in batch], logit_adjustment)
+        probs = _scores(out.frame_logits, model).cpu().numpy()
+        for row, (start, wave, last) in enumerate(batch):
+            n = int(out.frame_mask[row].sum())
+            weights = _crossfade(n, ramp, first=start == 0, last=last)
+            end = start + n
+            grow = end - acc_start - len(acc_w)
+            if grow > 0:
+                acc_p = np.concatenate([acc_p, np.zeros((grow, len(names)))])
+                acc_w = np.concatenate([acc_w, np.zeros(grow)])
+                acc_e = np.concatenate([acc_e, np.full(grow, -200.0)])
+            lo = start - acc_start
+            acc_p[lo : lo + n] += probs[row, :n] * weights[:, None]
+            acc_w[lo : lo + n] += weights
+            frame_len = SAMPLING_RATE // FRAME_RATE
+            padded = np.pad(wave, (0, max(0, n * frame_len - wave.size)))[: n * frame_len].reshape(n, frame_len)
+            energy = 10 * np.log10(np.mean(padded.astype(np.float64) ** 2, axis=1) + 1e-12)
+            acc_e[lo : lo + n] = np.maximum(acc_e[lo : lo + n], energy)
+
+    buffer, buffer_start, pending = np.zeros(0, dtype=np.float32), 0, []
+    window_samples, hop_samples = int(window * SAMPLING_RATE), int(stride * SAMPLING_RATE)
+    total_samples = int(round(frames_total * SAMPLING_RATE / rate))
+    for block in stream_audio(path, block_seconds=stride):
+        buffer = np.concatenate([buffer, block])
+        while buffer.size >= window_samples:
+            last = buffer_start + window_samples >= total_samples - SAMPLING_RATE // 100
+            pending.append((buffer_start // (SAMPLING_RATE // FRAME_RATE), buffer[:window_samples].copy(), last))
+            buffer, buffer_start = buffer[hop_samples:], buffer_start + hop_samples
+            if last:
+                buffer = np.zeros(0, dtype=np.float32)
+            if len(pending) == batch_size:
+                run(pending)
+                flush(pending[-1][0] + hop)  # later windows start at or after this frame
+                pending = []
+    covered = pending[-1][0] * (SAMPLING_RATE // FRAME_RATE) + window_samples if pending else buffer_start
+    if buffer.size >= SAMPLING_RATE // 100 and (buffer_start + buffer.size > covered or buffer_start == 0):
+        pending.append((buffer_start // (SAMPLING_RATE // FRAME_RATE), buffer, True))
+    for i in range(0, len(pending), batch_size):
+        run(pending[i : i + batch_size])
+    flush(acc_start + len(acc_w) + step)
+    if not out_p:
+        raise AudioError(f"{path}: shorter than one output frame ({1 / output_rate:.2f} s)")
+    probabilities, energy = np.concatenate(out_p), np.concatenate(out_e)
+    loud = np.percentile(energy, 95)
+    speech = (energy > loud - silence_db) & (energy > -70.0)
+    probabilities[~speech] = np.nan
+    frame_rate = FRAME_RATE / step
+    result = Timeline(names, frame_rate, probabilities, speech, duration=frames_total / rate)
+    result.segments = segments_from_frames(probabilities, speech, frame_rate, names, smoothing, min_segment)
+    return result
+
+
+def plot_timeline(result: Timeline, path, title: str = ""):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bar) = plt.subplots(2, 1, figsize=(12, 4.5), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
+    colors = plt.get_cmap("tab10")
+    for k, name in enumerate(result.labels):
+        ax.plot(result.times, result.probabilities[:, k], label=name, color=colors(k), linewidth=1.2)
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper right", ncol=4, fontsize=8)
+    ax.set_title(title)
+    for segment in result.segments:
+        k = result.labels.index(segment.emotion)
+        bar.axvspan(segment.start, segment.end, color=colors(k), alpha=0.8)
+        if segment.end - segment.start > 0.04 * max(1.0, result.duration):
+            bar.text((segment.start + segment.end) / 2, 0.5, segment.emotion, ha="center", va="center", fontsize=8)
+    bar.set_yticks([])
+    bar.set_xlabel("time (s)")
+    bar.set_xlim(0, max(result.duration, 1e-3))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

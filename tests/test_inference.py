@@ -1,0 +1,125 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from transformers import WhisperFeatureExtractor
+
+from conftest import synth_speech
+from modeling_emotion_whisper import cli
+from modeling_emotion_whisper.audio import AudioError
+from modeling_emotion_whisper.inference import predict_clips, segments_from_frames, timeline
+
+
+@pytest.fixture
+def extractor():
+    return WhisperFeatureExtractor(feature_size=80)
+
+
+def speech_with_pause(tmp_path, seconds_a=7.0, pause=3.0, seconds_b=20.0, rate=16000, channels=1):
+    wave = np.concatenate([synth_speech(seconds_a, f0=120, seed=1), np.zeros(int(pause * 16000), np.float32),
+                           synth_speech(seconds_b, f0=300, seed=2)])
+    path = tmp_path / f"talk-{rate}-{channels}.wav"
+    if rate != 16000:
+        import soxr
+        wave = soxr.resample(wave, 16000, rate).astype(np.float32)
+    sf.write(path, np.stack([wave] * channels, 1) if channels > 1 else wave, rate)
+    return path, wave
+
+
+def test_short_file_timeline_equals_one_forward_pass(tiny_model, extractor, tmp_path):
+    path, wave = speech_with_pause(tmp_path)
+    result = timeline(tiny_model, extractor, path, output_rate=10.0, smoothing=0.0, min_segment=0.0)
+    features = extractor(wave, sampling_rate=16000, padding="longest", return_tensors="pt")["input_features"]
+    with torch.no_grad():
+        probs = tiny_model(input_features=features).frame_logits[0].softmax(-1).numpy()
+    n = len(result.speech)
+    expected = probs[: n * 5].reshape(n, 5, -1).mean(1)
+    speech = result.speech
+    np.testing.assert_allclose(result.probabilities[speech], expected[speech], atol=1e-5)
+    assert n == 300 and result.duration == pytest.approx(30.0)
+    # the pause (7 to 10 s) is no speech and never part of a segment
+    assert not result.speech[75:95].any() and result.speech[10:60].all()
+    assert all(s.end <= 7.2 or s.start >= 9.8 for s in result.segments)
+
+
+def test_long_file_streams_through_overlapping_windows(tiny_model, extractor, tmp_path):
+    path, _ = speech_with_pause(tmp_path, seconds_a=40.0, pause=5.0, seconds_b=50.0, rate=44100, channels=2)
+    a = timeline(tiny_model, extractor, path, batch_size=1)
+    b = timeline(tiny_model, extractor, path, batch_size=3, stride=20.0)
+    assert len(a.speech) == 950 and a.duration == pytest.approx(95.0, abs=0.01)
+    np.testing.assert_allclose(np.nan_to_num(a.probabilities), np.nan_to_num(b.probabilities), atol=1e-5)
+    probs = a.probabilities[a.speech]
+    assert np.allclose(probs.sum(1), 1, atol=1e-4)
+    assert a.segments and a.segments[0].start == 0.0 and a.segments[-1].end == pytest.approx(95.0, abs=0.2)
+
+
+def test_segments_by_hand():
+    labels = ["a", "b"]
+    probs = np.zeros((20, 2))
+    probs[:8, 0] = probs[10:14, 0] = 1.0
+    probs[8:10, 1] = 1.0  # a 0.2 s blip of b inside a: shorter than min_segment, so a absorbs it
+    probs[16:20, 1] = 1.0
+    speech = np.ones(20, dtype=bool)
+    speech[14:16] = False  # a pause splits segments
+    segments = segments_from_frames(probs, speech, frame_rate=10.0, labels=labels, smoothing=0.0, min_segment=0.3)
+    assert [(s.start, s.end, s.emotion) for s in segments] == [(0.0, 1.4, "a"), (1.6, 2.0, "b")]
+    assert segments[0].confidence == pytest.approx(12 / 14)
+    keep_all = segments_from_frames(probs, speech, 10.0, labels, smoothing=0.0, min_segment=0.0)
+    assert [s.emotion for s in keep_all] == ["a", "b", "a", "b"]
+    assert segments_from_frames(probs, np.zeros(20, dtype=bool), 10.0, labels) == []
+
+
+def test_bad_input_gives_clear_errors_or_no_speech(tiny_model, extractor, tmp_path):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000 * 5, np.float32), 16000)
+    result = timeline(tiny_model, extractor, silent)
+    assert result.segments == [] and result.to_dict()["message"] == "no speech"
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    with pytest.raises(AudioError, match="no samples"):
+        timeline(tiny_model, extractor, empty)
+    nan = tmp_path / "nan.wav"
+    wave = synth_speech(2.0)
+    wave[100] = np.nan
+    sf.write(nan, wave, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN"):
+        timeline(tiny_model, extractor, nan)
+    with pytest.raises(AudioError, match="NaN"):
+        predict_clips(tiny_model, extractor, [str(nan)])
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF....WAVEfmt " + bytes(40))
+    with pytest.raises(AudioError, match="corrupt.wav"):
+        timeline(tiny_model, extractor, corrupt)
+    with pytest.raises(AudioError, match="no such file"):
+        predict_clips(tiny_model, extractor, [str(tmp_path / "missing.wav")])
+
+
+def test_predict_clips_matches_the_model_and_handles_long_audio(tiny_model, extractor):
+    clips = [synth_speech(2.0, seed=1), synth_speech(3.5, f0=250, seed=2), synth_speech(65.0, seed=3)]
+    results = predict_clips(tiny_model, extractor, clips, batch_size=2)
+    features = extractor(clips[1], sampling_rate=16000, padding="longest", return_tensors="pt")["input_features"]
+    with torch.no_grad():
+        expected = tiny_model(input_features=features).logits[0].softmax(-1)
+    got = torch.tensor([results[1]["scores"][tiny_model.config.id2label[i]] for i in range(8)])
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    assert results[2]["duration"] == pytest.approx(65.0) and sum(results[2]["scores"].values()) == pytest.approx(1.0)
+
+
+def test_cli_timeline_and_predict(tiny_model, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    tiny_model.save_pretrained(model_dir)
+    path, _ = speech_with_pause(tmp_path)
+    code = cli.main(["timeline", str(path), "--model", str(model_dir), "--json", str(tmp_path / "t.json"),
+                     "--plot", str(tmp_path / "t.png")])
+    assert code == 0
+    out = json.loads((tmp_path / "t.json").read_text())
+    assert out["segments"] and len(out["frames"]["time"]) == 300 and out["labels"][7] == "neutral"
+    assert (tmp_path / "t.png").stat().st_size > 5000
+    assert "real-time factor" in capsys.readouterr().out
+    code = cli.main(["predict", str(path), str(tmp_path / "missing.wav"), "--model", str(model_dir)])
+    captured = capsys.readouterr()
+    assert code == 0 and "talk-16000-1.wav" in captured.out and "missing.wav: no such file" in captured.err
+    assert cli.main(["timeline", str(tmp_path / "missing.wav"), "--model", str(model_dir)]) == 2
+    assert "error:" in capsys.readouterr().err
