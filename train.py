@@ -8,7 +8,6 @@ match the README: 1 arguments, 2 data, 3 model, 4 packing, 5 trainer, 6 train (r
 
 import json
 import logging
-import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -17,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtractor, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClassification
-from modeling_emotion_whisper.augment import WaveformAugmenter
 from modeling_emotion_whisper.evaluation import evaluate_model
-from modeling_emotion_whisper.packing import ClipCollator, PackedSteps, PackingCollator, make_packs, steps_for_packs
+from modeling_emotion_whisper.packing import ClipCollator
+from modeling_emotion_whisper.trainer import PackingArguments, build_trainer, train_resuming
 
 logger = logging.getLogger("train")
 REQUIRED_COLUMNS = ("path", "duration", "soft_label", "label", "dataset", "domain")
@@ -46,30 +44,12 @@ class DataArguments:
     dataset_path: str = field(default="data/corpus", metadata={"help": "Output folder of data_scripts.build."})
     train_corpora: str = field(default="", metadata={"help": "Comma-separated corpora to train on; empty: all."})
     eval_corpora: str = field(default="", metadata={"help": "Comma-separated corpora to validate on; empty: all."})
-    window_seconds: float = field(default=30.0, metadata={"help": "Length of a packed window (Algorithm 1's L)."})
-    fill: float = field(default=0.8, metadata={"help": "Pack until this share of the window is filled."})
-    packs_per_batch: int = field(default=4, metadata={"help": "Packed windows per micro-batch and process."})
-    accumulation_schedule: str = field(
-        default="0:1", metadata={"help": "Growing gradient accumulation, 'step:accum,...', e.g. '0:1,200:2,600:4'."})
-    num_epochs: float = field(default=3.0, metadata={"help": "Passes over the training clips (sets max_steps)."})
-    augment_p: float = field(default=0.2, metadata={"help": "Probability of each waveform augmentation (paper 0.2)."})
-    spec_augment_p: float = field(default=0.2, metadata={"help": "Probability of each SpecAugment part."})
     max_eval_clips: int = field(default=0, metadata={"help": "Evaluate on at most this many clips (0: all)."})
-
-
-def parse_schedule(text: str) -> list:
-    try:
-        schedule = sorted([int(a), int(b)] for a, b in (part.split(":") for part in text.split(",") if part.strip()))
-    except ValueError:
-        raise SystemExit(f"--accumulation_schedule {text!r}: write it as 'step:accumulation,...', e.g. '0:1,500:2'")
-    if not schedule or schedule[0][0] != 0 or any(b < 1 for _, b in schedule):
-        raise SystemExit(f"--accumulation_schedule {text!r} must start at step 0 with accumulations >= 1")
-    return schedule
 
 
 def parse_arguments(argv):
     """A config file first (YAML or JSON), then command-line overrides."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataArguments, PackingArguments, TrainingArguments))
     argv = list(argv)
     file_args = []
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
@@ -137,15 +117,10 @@ def build_model(model_args, train, num_domains):
 
 
 def main(argv=None):
-    # 1. Arguments, logging, seed; forced Trainer settings that the packing design needs.
-    model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    # 1. Arguments, logging, seed.
+    model_args, data_args, packing, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(training_args.seed)
-    training_args.per_device_train_batch_size = 1  # one item = one optimizer step's packs
-    training_args.gradient_accumulation_steps = 1  # accumulation happens inside EmotionTrainer.training_step
-    training_args.train_sampling_strategy = "sequential"  # packs are random already; order maps items to steps
-    training_args.remove_unused_columns = False
-    schedule = parse_schedule(data_args.accumulation_schedule)
 
     # 2. Data.
     train, validation, vocabulary = load_splits(data_args)
@@ -158,44 +133,16 @@ def main(argv=None):
     model = build_model(model_args, train, len(vocabulary))
     feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True)
 
-    # 4. Packing (Algorithm 1): how many optimizer steps make `num_epochs` passes.
-    durations = train["duration"]
-    packs_per_epoch = len(make_packs(durations, training_args.seed, data_args.window_seconds, data_args.fill))
-    world = training_args.world_size
-    num_steps = steps_for_packs(math.ceil(packs_per_epoch * data_args.num_epochs), data_args.packs_per_batch,
-                                schedule, world)
-    training_args.max_steps = num_steps
-    steps = PackedSteps(durations, num_steps, data_args.packs_per_batch, schedule, training_args.seed, world,
-                        data_args.window_seconds, data_args.fill)
-    logger.info("%d packs per epoch, %d optimizer steps, accumulation %s", packs_per_epoch, num_steps, schedule)
-    augmenter = WaveformAugmenter(p=data_args.augment_p) if data_args.augment_p > 0 else None
-    collator = PackingCollator(train, feature_extractor, seed=training_args.seed, window=data_args.window_seconds,
-                               augmenter=augmenter, spec_augment_p=data_args.spec_augment_p)
-
-    # Resolved configuration, saved with the run (main process only).
-    if training_args.process_index == 0:
+    # 4. Packing (Algorithm 1) and 5. the Trainer.
+    trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing)
+    if training_args.process_index == 0:  # the resolved configuration, saved with the run
         os.makedirs(training_args.output_dir, exist_ok=True)
-        resolved = {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict(),
-                    "packs_per_epoch": packs_per_epoch, "num_steps": num_steps, "accumulation": schedule,
-                    "world_size": world, "command": sys.argv}
+        resolved = {"model": asdict(model_args), "data": asdict(data_args), "packing": asdict(packing),
+                    "training": training_args.to_dict(), "command": sys.argv, **summary}
         Path(training_args.output_dir, "run_config.json").write_text(json.dumps(resolved, indent=1, default=str))
 
-    # 5. Trainer.
-    from modeling_emotion_whisper.trainer import EmotionTrainer
-
-    trainer = EmotionTrainer(
-        model=model, args=training_args, train_dataset=steps, data_collator=collator,
-        accumulation_schedule=schedule, window_seconds=data_args.window_seconds,
-    )
-
     # 6. Train, resuming from the last checkpoint of this output_dir unless told otherwise.
-    resume = training_args.resume_from_checkpoint
-    if resume is None and os.path.isdir(training_args.output_dir):
-        resume = get_last_checkpoint(training_args.output_dir)
-    if resume:
-        logger.info("resuming from %s", resume)
-    result = trainer.train(resume_from_checkpoint=resume)
-    trainer.log_metrics("train", result.metrics)
+    train_resuming(trainer)
 
     # 7. Save the final model and evaluate it on the validation clips.
     final_dir = Path(training_args.output_dir) / "final"

@@ -9,14 +9,85 @@
 """
 
 import contextlib
+import logging
 import math
+import os
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import torch
 from transformers import Trainer
+from transformers.trainer_utils import get_last_checkpoint
 
-from .packing import accumulation_at
+from .augment import WaveformAugmenter
+from .packing import PackedSteps, PackingCollator, accumulation_at, make_packs, steps_for_packs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PackingArguments:
+    """How clips become optimizer steps (paper 2.3, 2.4, 2.6); shared by train.py and finetune_hume.py."""
+
+    window_seconds: float = field(default=30.0, metadata={"help": "Length of a packed window (Algorithm 1's L)."})
+    fill: float = field(default=0.8, metadata={"help": "Pack until this share of the window is filled."})
+    packs_per_batch: int = field(default=4, metadata={"help": "Packed windows per micro-batch and process."})
+    accumulation_schedule: str = field(
+        default="0:1", metadata={"help": "Growing gradient accumulation, 'step:accum,...', e.g. '0:1,200:2,600:4'."})
+    num_epochs: float = field(default=3.0, metadata={"help": "Passes over the training clips (sets max_steps)."})
+    augment_p: float = field(default=0.2, metadata={"help": "Probability of each waveform augmentation (paper 0.2)."})
+    spec_augment_p: float = field(default=0.2, metadata={"help": "Probability of each SpecAugment part."})
+
+
+def parse_schedule(text: str) -> list:
+    try:
+        schedule = sorted([int(a), int(b)] for a, b in (part.split(":") for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise ValueError(f"accumulation_schedule {text!r}: write it as 'step:accumulation,...', e.g. '0:1,500:2'")
+    if not schedule or schedule[0][0] != 0 or any(b < 1 for _, b in schedule):
+        raise ValueError(f"accumulation_schedule {text!r} must start at step 0 with accumulations >= 1")
+    return schedule
+
+
+def build_trainer(model, training_args, rows, feature_extractor, packing: PackingArguments, **trainer_kwargs):
+    """An EmotionTrainer over Algorithm 1 packs of `rows` (columns path, duration, soft_label, domain).
+    Sets the Trainer options this design needs and max_steps from `num_epochs`. Returns (trainer, summary)."""
+    training_args.per_device_train_batch_size = 1  # one item = one optimizer step's packs
+    training_args.gradient_accumulation_steps = 1  # accumulation happens inside EmotionTrainer.training_step
+    training_args.train_sampling_strategy = "sequential"  # packs are random already; order maps items to steps
+    training_args.remove_unused_columns = False
+    schedule = parse_schedule(packing.accumulation_schedule)
+    durations = rows["duration"]
+    packs_per_epoch = len(make_packs(durations, training_args.seed, packing.window_seconds, packing.fill))
+    world = training_args.world_size
+    num_steps = steps_for_packs(math.ceil(packs_per_epoch * packing.num_epochs), packing.packs_per_batch,
+                                schedule, world)
+    training_args.max_steps = num_steps
+    steps = PackedSteps(durations, num_steps, packing.packs_per_batch, schedule, training_args.seed, world,
+                        packing.window_seconds, packing.fill)
+    augmenter = WaveformAugmenter(p=packing.augment_p) if packing.augment_p > 0 else None
+    collator = PackingCollator(rows, feature_extractor, seed=training_args.seed, window=packing.window_seconds,
+                               augmenter=augmenter, spec_augment_p=packing.spec_augment_p)
+    trainer = EmotionTrainer(model=model, args=training_args, train_dataset=steps, data_collator=collator,
+                             accumulation_schedule=schedule, window_seconds=packing.window_seconds, **trainer_kwargs)
+    summary = {"packs_per_epoch": packs_per_epoch, "num_steps": num_steps, "accumulation": schedule,
+               "world_size": world}
+    logger.info("%d packs per epoch, %d optimizer steps, accumulation %s", packs_per_epoch, num_steps, schedule)
+    return trainer, summary
+
+
+def train_resuming(trainer):
+    """Train, resuming from `resume_from_checkpoint` or else from the last checkpoint in output_dir."""
+    args = trainer.args
+    resume = args.resume_from_checkpoint
+    if resume is None and os.path.isdir(args.output_dir):
+        resume = get_last_checkpoint(args.output_dir)
+    if resume:
+        logger.info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.log_metrics("train", result.metrics)
+    return result
 
 
 def one_cycle_cosine(step: int, warmup: int, total: int, start: float = 0.04, end: float = 1e-3) -> float:

@@ -60,7 +60,7 @@ def test_training_learns_saves_and_resumes_where_it_stopped(setup):
     assert sum(last) / 3 < 0.85 * sum(first) / 3, curve  # the loss goes down
     assert (out / "final" / "model.safetensors").exists() and (out / "run_config.json").exists()
     resolved = json.loads((out / "run_config.json").read_text())
-    assert resolved["accumulation"] == [[0, 1], [6, 2]] and resolved["data"]["window_seconds"] == 6
+    assert resolved["accumulation"] == [[0, 1], [6, 2]] and resolved["packing"]["window_seconds"] == 6
     assert any(name.startswith("events.out.tfevents") for _, _, files in os.walk(out / "runs") for name in files)
     evaluation = json.loads((out / "final" / "eval_results.json").read_text())
     assert evaluation["overall"]["n"] > 0
