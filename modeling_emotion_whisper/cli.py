@@ -64,10 +64,14 @@ def cmd_timeline(args):
 
 
 def cmd_release(args):
-    from .release import release
+    from .release import ReleaseError, release
 
-    release(args.checkpoint, args.repo_id, out=args.out, push=args.push, eval_json=args.eval_json,
-            revision_note=args.commit_message)
+    try:
+        release(args.checkpoint, args.repo_id, out=args.out, push_to_hub=args.push, eval_json=args.eval_json,
+                commit_message=args.commit_message)
+    except ReleaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

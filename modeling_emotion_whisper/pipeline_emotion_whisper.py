@@ -20,7 +20,6 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
         super().__init__(*args, **kwargs)
         if self.device.type == "cpu" and self.model.dtype in (torch.float16, torch.bfloat16):
             self.model.float()  # the release is stored in float16; CPUs compute it slowly and less exactly
-            self.dtype = None
 
     def check_model_type(self, supported_models):
         pass  # remote-code models are not in transformers' static table; the task is ours by construction

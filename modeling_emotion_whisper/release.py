@@ -1,0 +1,176 @@
+"""A Hub-ready release of a trained model: one folder that `pipeline("audio-classification", model=...)` serves.
+
+    python -m modeling_emotion_whisper.release CHECKPOINT --repo-id ORG/NAME [--eval-json results.json] [--push]
+
+Steps: 1 load the checkpoint; 2 write the folder (safetensors weights, config with auto_map and custom pipeline,
+modeling code, feature-extractor settings); 3 render model_card.md with the numbers of the evaluation JSON(s) as
+README.md, and copy the JSON(s) beside it; 4 load the folder in a fresh process, offline, from another directory,
+with this package hidden, and run the pipeline on generated audio; 5 with --push, upload it with huggingface_hub.
+A failed upload says why (no token, no network) and leaves the folder in place.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .labels import label_table_markdown
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "model_card.md"
+
+CHECK_SCRIPT = r"""
+import sys
+sys.modules["modeling_emotion_whisper"] = None  # prove the folder stands alone
+import numpy as np
+from transformers import pipeline
+pipe = pipeline("audio-classification", model=sys.argv[1], trust_remote_code=True)
+t = np.arange(32000) / 16000
+wave = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype("float32")
+result = pipe(wave, top_k=None)
+assert abs(sum(r["score"] for r in result) - 1) < 1e-3 or all(0 <= r["score"] <= 1 for r in result)
+print(type(pipe).__name__, result[0]["label"], len(result))
+"""
+
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+def model_index(repo_id: str, evaluations: list[dict]) -> list[dict]:
+    """The front matter's `model-index`: micro-F1, UA and WA per evaluated corpus."""
+    results = []
+    for evaluation in evaluations:
+        prefix = "Z-" if evaluation.get("zero_shot") else ""
+        for corpus, metrics in sorted(evaluation.get("per_corpus", {}).items()):
+            results.append({
+                "task": {"type": "audio-classification", "name": "Speech emotion recognition"},
+                "dataset": {"type": corpus, "name": f"{prefix}{corpus} ({evaluation.get('split', 'validation')})"},
+                "metrics": [{"type": "f1", "name": "micro-F1", "value": round(100 * metrics["micro_f1"], 2)},
+                            {"type": "recall", "name": "UA (unweighted accuracy)", "value": round(100 * metrics["ua"], 2)},
+                            {"type": "accuracy", "name": "WA (weighted accuracy)", "value": round(100 * metrics["wa"], 2)}],
+            })
+    return [{"name": repo_id.split("/")[-1], "results": results}]
+
+
+def results_table(evaluations: list[dict]) -> str:
+    lines = ["| corpus | split | clips | micro-F1 | macro-F1 | UA | WA |", "|---|---|---|---|---|---|---|"]
+    for evaluation in evaluations:
+        prefix = "Z-" if evaluation.get("zero_shot") else ""
+        for corpus, m in sorted(evaluation.get("per_corpus", {}).items()):
+            lines.append(f"| {prefix}{corpus} | {evaluation.get('split', '')} | {m['n']} | {100 * m['micro_f1']:.2f} | "
+                         f"{100 * m['macro_f1']:.2f} | {100 * m['ua']:.2f} | {100 * m['wa']:.2f} |")
+    return "\n".join(lines) if len(lines) > 2 else "No evaluation was supplied to this release."
+
+
+def render_card(repo_id: str, config, evaluations: list[dict], template: Path = TEMPLATE) -> str:
+    import yaml
+
+    if not template.exists():
+        raise ReleaseError(f"the model card template {template} is missing; release from a source checkout")
+    text = template.read_text()
+    front = {
+        "license": "other", "license_name": "non-commercial-research-only",
+        "library_name": "transformers", "pipeline_tag": "audio-classification",
+        "tags": ["speech-emotion-recognition", "whisper", "audio-classification", "emotion"],
+        "base_model": getattr(config, "base_model", None) or "openai/whisper-base",
+        "model-index": model_index(repo_id, evaluations),
+    }
+    values = {
+        "front_matter": yaml.safe_dump(front, sort_keys=False).strip(),
+        "repo_id": repo_id,
+        "labels": ", ".join(config.id2label[i] for i in range(config.num_labels)),
+        "harmonization_table": label_table_markdown(),
+        "results_table": results_table(evaluations),
+        "base_model": front["base_model"],
+    }
+    missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
+    if missing:
+        raise ReleaseError(f"model_card.md uses unknown placeholders: {sorted(missing)}")
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: str(values[m.group(1)]), text)
+
+
+def check_folder(folder: Path) -> str:
+    """Serve the folder through the pipeline in a fresh, offline process started elsewhere."""
+    with tempfile.TemporaryDirectory() as elsewhere:
+        script = Path(elsewhere, "check.py")
+        script.write_text(CHECK_SCRIPT)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env.update(HF_HUB_OFFLINE="1", HF_HOME=str(Path(elsewhere, "hf")))
+        result = subprocess.run([sys.executable, str(script), str(folder.resolve())], cwd=elsewhere, env=env,
+                                capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise ReleaseError(f"{folder} does not serve the pipeline in a fresh process:\n{result.stderr[-2000:]}")
+    return result.stdout.strip()
+
+
+def push(folder: Path, repo_id: str, message: str):
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import get_token
+
+    if not get_token():
+        raise ReleaseError(f"no Hugging Face token: run `hf auth login` or set HF_TOKEN, then push again. "
+                           f"The release is ready in {folder}.")
+    try:
+        api = HfApi()
+        api.create_repo(repo_id, exist_ok=True)
+        return api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message=message)
+    except Exception as err:  # network, permissions, rate limits: say which, keep the folder
+        raise ReleaseError(f"upload to {repo_id} failed ({type(err).__name__}: {err}). "
+                           f"The release is ready in {folder}; push again when the Hub is reachable.") from None
+
+
+def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_json=(), commit_message: str = "",
+            dtype: str = "float16") -> Path:
+    from .modeling_emotion_whisper import WhisperForEmotionClassification
+
+    if "/" not in repo_id:
+        raise ReleaseError(f"--repo-id {repo_id!r}: write it as ORG/NAME")
+    # 1. The checkpoint.
+    if not Path(checkpoint, "config.json").exists():
+        raise ReleaseError(f"{checkpoint} has no config.json: pass a folder saved by train.py or save_pretrained")
+    model = WhisperForEmotionClassification.from_pretrained(checkpoint, dtype=getattr(torch, dtype))
+    # 2. The folder.
+    folder = Path(out or Path("release") / repo_id.split("/")[-1])
+    if folder.exists():
+        shutil.rmtree(folder)
+    model.save_pretrained(folder)
+    # 3. Model card and evaluation results.
+    evaluations = [json.loads(Path(p).read_text()) for p in eval_json]
+    for i, path in enumerate(eval_json):
+        shutil.copyfile(path, folder / f"eval_results_{i}.json" if len(eval_json) > 1 else folder / "eval_results.json")
+    (folder / "README.md").write_text(render_card(repo_id, model.config, evaluations))
+    # 4. The fresh-process check.
+    report = check_folder(folder)
+    print(f"checked: {report}")
+    # 5. Upload.
+    if push_to_hub:
+        push(folder, repo_id, commit_message or "Release emotion-whisper")
+        print(f"pushed to https://huggingface.co/{repo_id}")
+    print(f"release folder: {folder}")
+    return folder
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--repo-id", required=True)
+    parser.add_argument("--out")
+    parser.add_argument("--eval-json", action="append", default=[])
+    parser.add_argument("--push", action="store_true")
+    parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    args = parser.parse_args(argv)
+    try:
+        release(args.checkpoint, args.repo_id, args.out, args.push, args.eval_json, dtype=args.dtype)
+    except ReleaseError as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()

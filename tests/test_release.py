@@ -1,0 +1,47 @@
+import json
+
+import pytest
+import yaml
+
+from modeling_emotion_whisper import cli
+from modeling_emotion_whisper.release import ReleaseError, push, release
+
+EVALUATION = {"split": "validation", "zero_shot": False, "per_corpus": {
+    "ravdess": {"n": 300, "micro_f1": 0.5, "macro_f1": 0.45, "ua": 0.48, "wa": 0.5, "per_class_f1": {}}}}
+
+
+def test_release_folder_card_and_fresh_process_check(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "ckpt")
+    (tmp_path / "eval.json").write_text(json.dumps(EVALUATION))
+    folder = release(tmp_path / "ckpt", "someone/emotion-whisper-tiny", out=tmp_path / "release",
+                     eval_json=[tmp_path / "eval.json"])
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "modeling_emotion_whisper.py",
+                 "pipeline_emotion_whisper.py", "README.md", "eval_results.json"):
+        assert (folder / name).exists(), name
+    card = (folder / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    metrics = front["model-index"][0]["results"][0]["metrics"]
+    assert [m["value"] for m in metrics] == [50.0, 48.0, 50.0] and front["pipeline_tag"] == "audio-classification"
+    assert "| ravdess | validation | 300 | 50.00 | 45.00 | 48.00 | 50.00 |" in card
+    assert "{{" not in card and "revision=" in card and "| contempt | disgust 0.5 |" in card
+    assert json.loads((folder / "config.json").read_text())["dtype"] == "float16"  # half the download
+
+
+def test_push_without_token_says_why_and_keeps_the_folder(tiny_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_TOKEN", "")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    tiny_model.save_pretrained(tmp_path / "ckpt")
+    code = cli.main(["release", str(tmp_path / "ckpt"), "--repo-id", "someone/x", "--out", str(tmp_path / "r"),
+                     "--push"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no Hugging Face token" in err and str(tmp_path / "r") in err
+    assert (tmp_path / "r" / "model.safetensors").exists()
+
+
+def test_push_without_network_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "f").mkdir()
+    with pytest.raises(ReleaseError, match="upload to someone/x failed .*ready in"):
+        push(tmp_path / "f", "someone/x", "test")
