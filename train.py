@@ -133,7 +133,9 @@ def main(argv=None):
     model = build_model(model_args, train, len(vocabulary))
     feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True)
 
-    # 4. Packing (Algorithm 1) and 5. the Trainer.
+    # 4. Packing (Algorithm 1) and 5. the Trainer. Pushing goes through our release path after training (checked
+    # folder, model card), not through the Trainer's own checkpoint pushes.
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing)
     if training_args.process_index == 0:  # the resolved configuration, saved with the run
         os.makedirs(training_args.output_dir, exist_ok=True)
@@ -150,8 +152,16 @@ def main(argv=None):
     if trainer.is_world_process_zero():
         metrics = evaluate_model(trainer.model, validation, ClipCollator(feature_extractor),
                                  batch_size=training_args.per_device_eval_batch_size)
+        metrics.update(split="validation", zero_shot=False)
         (final_dir / "eval_results.json").write_text(json.dumps(metrics, indent=1))
         logger.info("validation: %s", {k: v for k, v in metrics["overall"].items() if k != "confusion_matrix"})
+        if push_to_hub:
+            from modeling_emotion_whisper.release import release
+
+            if not training_args.hub_model_id:
+                raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
+            release(final_dir, training_args.hub_model_id, out=Path(training_args.output_dir) / "release",
+                    push_to_hub=True, eval_json=[final_dir / "eval_results.json"])
     return trainer
 
 
