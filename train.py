@@ -146,22 +146,27 @@ def main(argv=None):
     # 6. Train, resuming from the last checkpoint of this output_dir unless told otherwise.
     train_resuming(trainer)
 
-    # 7. Save the final model and evaluate it on the validation clips.
+    # 7. Evaluate on the validation clips (unseen speakers of the training domains: their feature statistics are
+    # kept in the config for unsupervised adaptation), then save the final model.
     final_dir = Path(training_args.output_dir) / "final"
-    trainer.save_model(str(final_dir))
     if trainer.is_world_process_zero():
         metrics = evaluate_model(trainer.model, validation, ClipCollator(feature_extractor),
-                                 batch_size=training_args.per_device_eval_batch_size)
+                                 batch_size=training_args.per_device_eval_batch_size, store_source_statistics=True)
+    trainer.save_model(str(final_dir))
+    if trainer.is_world_process_zero():
         metrics.update(split="validation", zero_shot=False)
         (final_dir / "eval_results.json").write_text(json.dumps(metrics, indent=1))
         logger.info("validation: %s", {k: v for k, v in metrics["overall"].items() if k != "confusion_matrix"})
         if push_to_hub:
-            from modeling_emotion_whisper.release import release
+            from modeling_emotion_whisper.release import ReleaseError, release
 
             if not training_args.hub_model_id:
                 raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
-            release(final_dir, training_args.hub_model_id, out=Path(training_args.output_dir) / "release",
-                    push_to_hub=True, eval_json=[final_dir / "eval_results.json"])
+            try:
+                release(final_dir, training_args.hub_model_id, out=Path(training_args.output_dir) / "release",
+                        push_to_hub=True, eval_json=[final_dir / "eval_results.json"])
+            except ReleaseError as err:  # the trained model is saved either way
+                logger.error("push to the Hub failed: %s", err)
     return trainer
 
 

@@ -39,6 +39,9 @@ class EmotionWhisperConfig(WhisperConfig):
         Temperature of the adjustment: logits - tau * log(prior).
     apply_logit_adjustment (`bool`, defaults to False):
         Apply the adjustment to returned logits at inference by default (the forward can override it).
+    source_feature_mean / source_feature_std (`list[float]`, *optional*):
+        Mean and standard deviation of the pooled encoder features on held-out source-domain clips, measured after
+        training; unsupervised adaptation to a new domain maps that domain's statistics onto these.
     """
 
     model_type = "emotion_whisper"
@@ -52,6 +55,8 @@ class EmotionWhisperConfig(WhisperConfig):
     label_prior: list[float] | None = None
     logit_adjustment_tau: float | int = 1.0
     apply_logit_adjustment: bool = False
+    source_feature_mean: list[float] | None = None
+    source_feature_std: list[float] | None = None
 
     def __post_init__(self, **kwargs):
         if self.id2label is None and kwargs.get("num_labels") is None:

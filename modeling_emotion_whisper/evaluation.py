@@ -13,20 +13,23 @@ from .metrics import decision_logits, evaluate_logits
 
 
 @torch.no_grad()
-def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "evaluating") -> np.ndarray:
-    """Raw clip logits (n, labels), in the order of `rows`. Batches clips of similar length to waste little."""
+def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "evaluating", return_features=False):
+    """Raw clip logits (n, labels), in the order of `rows` (and the pooled features (n, d_model) with
+    `return_features`). Batches clips of similar length to waste little."""
     model.eval()
     order = np.argsort(np.asarray(rows["duration"]), kind="stable")
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     out = np.zeros((len(order), model.config.num_labels), dtype=np.float32)
+    features = np.zeros((len(order), model.config.d_model), dtype=np.float32)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False):
         index = order[start : start + batch_size]
         batch = collator([rows[int(i)] for i in index])
-        logits = model(input_features=batch["input_features"].to(device, dtype),
-                       attention_mask=batch["attention_mask"].to(device), apply_logit_adjustment=False).logits
-        out[index] = logits.float().cpu().numpy()
-    return out
+        result = model(input_features=batch["input_features"].to(device, dtype),
+                       attention_mask=batch["attention_mask"].to(device), apply_logit_adjustment=False)
+        out[index] = result.logits.float().cpu().numpy()
+        features[index] = result.pooled_features.float().cpu().numpy()
+    return (out, features) if return_features else out
 
 
 def allowed_labels(hard_labels) -> list[int]:
@@ -50,8 +53,14 @@ def score(logits, rows, label_names, prior=None, tau: float = 1.0) -> dict:
     return results
 
 
-def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment: bool = True) -> dict:
-    logits = predict_logits(model, rows, collator, batch_size)
+def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment: bool = True,
+                   store_source_statistics: bool = False) -> dict:
+    """Scores of `model` on `rows`. With `store_source_statistics` (rows from the training domains, unseen
+    speakers), the mean and std of the pooled features are kept in the model config for later adaptation."""
+    logits, features = predict_logits(model, rows, collator, batch_size, return_features=True)
+    if store_source_statistics:
+        model.config.source_feature_mean = [float(x) for x in features.mean(0)]
+        model.config.source_feature_std = [float(x) for x in features.std(0)]
     prior = model.config.label_prior if logit_adjustment else None
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)

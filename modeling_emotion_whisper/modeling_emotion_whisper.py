@@ -43,6 +43,8 @@ class EmotionWhisperOutput(ModelOutput):
             Emotion logits of every encoder frame (50 per second of audio).
         frame_mask (`torch.BoolTensor` of shape `(batch, frames)`):
             True where a frame holds audio, False on padding.
+        pooled_features (`torch.FloatTensor` of shape `(batch, d_model)`):
+            Encoder output averaged over valid frames (what the clip logits are a linear function of).
         segment_logits (`torch.FloatTensor` of shape `(num_segments, num_labels)`, when `segment_ids` are given):
             One pooled row per segment, ordered by batch row, then by segment id (1, 2, ...).
         domain_logits (`torch.FloatTensor` of shape `(num_segments or batch, num_domains)`, when a domain head exists):
@@ -56,6 +58,7 @@ class EmotionWhisperOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
     frame_logits: torch.FloatTensor | None = None
     frame_mask: torch.BoolTensor | None = None
+    pooled_features: torch.FloatTensor | None = None
     segment_logits: torch.FloatTensor | None = None
     domain_logits: torch.FloatTensor | None = None
     emotion_loss: torch.FloatTensor | None = None
@@ -121,9 +124,26 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.emotion_head = nn.Linear(config.d_model, config.num_labels)
         self.domain_head = nn.Linear(config.d_model, config.num_domains) if config.num_domains > 0 else None
+        self.adaptation = None  # unsupervised domain adaptation, see set_adaptation
         self.post_init()
         if config.freeze_conv_stem:
             self.freeze_conv_stem()
+
+    def set_adaptation(self, adaptation: dict | None):
+        """Unsupervised adaptation to a target domain, applied in every forward until cleared with None:
+        `feature_scale`/`feature_shift` (d_model) map the encoder output affinely before the heads;
+        `logit_shift` (num_labels) is added to the emotion logits. See modeling_emotion_whisper.adaptation."""
+        if adaptation is None:
+            self.adaptation = None
+            return
+        known = {"feature_scale", "feature_shift", "logit_shift"}
+        tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in adaptation.items() if k in known}
+        sizes = {"feature_scale": self.config.d_model, "feature_shift": self.config.d_model,
+                 "logit_shift": self.config.num_labels}
+        for key, value in tensors.items():
+            if value.shape != (sizes[key],):
+                raise ValueError(f"adaptation {key} has shape {tuple(value.shape)}, expected ({sizes[key]},)")
+        self.adaptation = tensors
 
     def freeze_conv_stem(self):
         """Stop gradients into the two input convolutions (paper 2.5)."""
@@ -284,6 +304,9 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             input_features, mel_mask, output_hidden_states or self.config.output_hidden_states
         )
         features = self.dropout(hidden)
+        if self.adaptation is not None and "feature_scale" in self.adaptation:
+            scale = self.adaptation["feature_scale"].to(features)
+            features = features * scale + self.adaptation["feature_shift"].to(features)
         frame_logits = self.emotion_head(features)
         weights = frame_mask.to(frame_logits.dtype)[..., None]
         clip_hidden = (features * weights).sum(1) / weights.sum(1).clamp(min=1)
@@ -311,6 +334,10 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             weighted = self.config.domain_loss_weight * domain_loss
             loss = weighted if loss is None else loss + weighted
 
+        if self.adaptation is not None and "logit_shift" in self.adaptation:
+            shift = self.adaptation["logit_shift"].to(logits)
+            logits, frame_logits = logits + shift, frame_logits + shift
+            segment_logits = segment_logits + shift if segment_logits is not None else None
         adjust = self.config.apply_logit_adjustment if apply_logit_adjustment is None else apply_logit_adjustment
         if adjust:
             logits, frame_logits = self.adjust_logits(logits), self.adjust_logits(frame_logits)
@@ -318,7 +345,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                 segment_logits = self.adjust_logits(segment_logits)
 
         output = EmotionWhisperOutput(
-            loss=loss, logits=logits, frame_logits=frame_logits, frame_mask=frame_mask,
+            loss=loss, logits=logits, frame_logits=frame_logits, frame_mask=frame_mask, pooled_features=clip_hidden,
             segment_logits=segment_logits, domain_logits=domain_logits, emotion_loss=emotion_loss,
             domain_loss=domain_loss, hidden_states=hidden_states,
         )

@@ -1,0 +1,158 @@
+"""Adapting a trained model to a new domain (a corpus, a speaker, a call centre).
+
+Unsupervised, from unlabeled target audio (each method returns a small dict that `model.set_adaptation` applies
+and `save_adaptation` writes as JSON):
+- "feature": per-domain standardization of the pooled encoder features: map the target's mean/std per dimension
+  onto the source's (stored in the model config after training), before the heads.
+- "logit": centre the target's clip logits per class on the logits the source mean feature would give.
+- "prior": re-estimate the target label prior by EM (Saerens, Latinne, Decaestecker 2002) and shift the logits by
+  log(target prior) - log(training prior).
+- per-speaker standardization (`speaker_standardize`), when speaker ids are known: "feature" per speaker.
+Few-shot: `few_shot_finetune` trains the head (and optionally the top encoder layers) on k labelled clips per class.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+METHODS = ("feature", "logit", "prior")
+
+
+def _source_stats(config):
+    if config.source_feature_mean is None or config.source_feature_std is None:
+        raise ValueError("the model config has no source feature statistics (source_feature_mean/std); "
+                         "train.py stores them, or run `emotion-whisper adapt --source-rows` on source clips")
+    return np.asarray(config.source_feature_mean), np.asarray(config.source_feature_std)
+
+
+def feature_standardization(target_features: np.ndarray, source_mean, source_std, eps: float = 1e-5) -> dict:
+    """Affine map of features so that the target's per-dimension mean/std become the source's."""
+    target_mean, target_std = target_features.mean(0), target_features.std(0)
+    scale = np.asarray(source_std) / (target_std + eps)
+    return {"feature_scale": scale.tolist(), "feature_shift": (np.asarray(source_mean) - target_mean * scale).tolist()}
+
+
+def logit_centering(target_logits: np.ndarray, head_weight: np.ndarray, head_bias: np.ndarray, source_mean) -> dict:
+    """Shift each class's logits so that the target's mean logit equals the source mean feature's logit."""
+    source_logits = head_weight @ np.asarray(source_mean) + head_bias
+    return {"logit_shift": (source_logits - target_logits.mean(0)).tolist()}
+
+
+def em_prior(probabilities: np.ndarray, source_prior, iterations: int = 200, tol: float = 1e-8) -> np.ndarray:
+    """Saerens et al. (2002): EM estimate of the target label prior from posteriors computed under `source_prior`."""
+    source = np.asarray(source_prior, dtype=np.float64)
+    source = source / source.sum()
+    active = source > 0
+    target = source.copy()
+    for _ in range(iterations):
+        weighted = probabilities[:, active] * (target[active] / source[active])
+        posterior = weighted / weighted.sum(1, keepdims=True)
+        updated = np.zeros_like(target)
+        updated[active] = posterior.mean(0)
+        if np.abs(updated - target).max() < tol:
+            target = updated
+            break
+        target = updated
+    return target
+
+
+def prior_shift(target_prior, source_prior) -> dict:
+    target, source = np.asarray(target_prior, float), np.asarray(source_prior, float)
+    source = source / source.sum()
+    shift = np.where((source > 0) & (target > 0), np.log(np.maximum(target, 1e-12)) - np.log(np.maximum(source, 1e-12)),
+                     np.where(source > 0, -30.0, 0.0))
+    return {"logit_shift": shift.tolist()}
+
+
+def estimate(method: str, model, logits: np.ndarray, features: np.ndarray) -> dict:
+    """The adaptation dict of one method, from the target's raw clip logits and pooled features (no labels)."""
+    if method == "feature":
+        return {"method": method, **feature_standardization(features, *_source_stats(model.config))}
+    if method == "logit":
+        weight = model.emotion_head.weight.detach().float().cpu().numpy()
+        bias = model.emotion_head.bias.detach().float().cpu().numpy()
+        return {"method": method, **logit_centering(logits, weight, bias, _source_stats(model.config)[0])}
+    if method == "prior":
+        if model.config.label_prior is None:
+            raise ValueError("prior adaptation needs config.label_prior (the training label distribution)")
+        shifted = logits - logits.max(1, keepdims=True)
+        probabilities = np.exp(shifted) / np.exp(shifted).sum(1, keepdims=True)
+        target = em_prior(probabilities, model.config.label_prior)
+        return {"method": method, "target_prior": target.tolist(), **prior_shift(target, model.config.label_prior)}
+    raise ValueError(f"unknown adaptation method {method!r}; choose from {METHODS}")
+
+
+def apply_offline(adaptation: dict, logits: np.ndarray, features: np.ndarray, head_weight, head_bias) -> np.ndarray:
+    """What the adapted model's clip logits would be, computed from cached raw logits and features."""
+    if "feature_scale" in adaptation:
+        features = features * np.asarray(adaptation["feature_scale"]) + np.asarray(adaptation["feature_shift"])
+        logits = features @ np.asarray(head_weight).T + np.asarray(head_bias)
+    if "logit_shift" in adaptation:
+        logits = logits + np.asarray(adaptation["logit_shift"])
+    return logits
+
+
+def speaker_standardize(features: np.ndarray, speakers, source_mean, source_std) -> np.ndarray:
+    """Per-speaker feature standardization onto the source statistics."""
+    speakers = np.asarray(speakers)
+    out = np.empty_like(features)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        stats = feature_standardization(features[rows], source_mean, source_std)
+        out[rows] = features[rows] * np.asarray(stats["feature_scale"]) + np.asarray(stats["feature_shift"])
+    return out
+
+
+def save_adaptation(adaptation: dict, path):
+    Path(path).write_text(json.dumps(adaptation, indent=1))
+
+
+def load_adaptation(path) -> dict:
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict) or not ({"feature_scale", "logit_shift"} & set(data)):
+        raise ValueError(f"{path} is not an adaptation file (no feature_scale or logit_shift)")
+    return data
+
+
+def few_shot_finetune(model, support_rows, collator, train_layers: int = 0, steps: int = 60, lr: float = 1e-3,
+                      batch_size: int = 16, seed: int = 0):
+    """Fine-tune the emotion head (and the top `train_layers` encoder layers) on a few labelled clips (rows with
+    path, duration and soft_label), each clip alone at its own length, with the soft-label loss; everything else
+    stays frozen. Head only: the clips' pooled features are computed once and the head trains on them."""
+    from .evaluation import predict_logits
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    head = model.emotion_head
+    trainable = list(head.parameters())
+    top = list(model.encoder.layers)[len(model.encoder.layers) - train_layers:] if train_layers else []
+    for module in top + ([model.encoder.layer_norm] if top else []):
+        trainable += list(module.parameters())
+    for parameter in trainable:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
+    targets = torch.tensor(np.asarray(support_rows["soft_label"]), dtype=torch.float32)
+    features = None
+    if not top:
+        _, cached = predict_logits(model, support_rows, collator, return_features=True, desc="support set")
+        features = torch.from_numpy(cached)
+    model.train()
+    for _ in range(steps):
+        chosen = np.sort(rng.choice(len(targets), size=min(batch_size, len(targets)), replace=False))
+        if features is not None:
+            logits = head(features[chosen])
+        else:
+            batch = collator([support_rows[int(i)] for i in chosen])
+            logits = model(input_features=batch["input_features"], attention_mask=batch["attention_mask"]).logits
+        loss = model.emotion_loss_fn(logits, targets[chosen])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
