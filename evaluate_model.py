@@ -21,6 +21,7 @@ import torch
 from transformers import HfArgumentParser, WhisperFeatureExtractor
 
 from modeling_emotion_whisper import WhisperForEmotionClassification
+from modeling_emotion_whisper.adaptation import adapt_logits, load_adaptation
 from modeling_emotion_whisper.evaluation import predict_logits, score
 from modeling_emotion_whisper.metrics import markdown_table
 from modeling_emotion_whisper.packing import ClipCollator
@@ -37,6 +38,10 @@ class EvalArguments:
     zero_shot: bool = field(default=False, metadata={"help": "Label the columns Z-<corpus> (never seen in training)."})
     random_baseline: bool = field(default=False, metadata={"help": "Also score the encoder with a random head."})
     no_logit_adjustment: bool = field(default=False, metadata={"help": "Do not adjust logits by the training prior."})
+    adaptation: str = field(default="", metadata={
+        "help": "Unsupervised adaptation estimated on each evaluated corpus itself, labels unused: feature, logit, "
+                "prior or speaker (see modeling_emotion_whisper.adaptation)."})
+    adaptation_json: str = field(default="", metadata={"help": "Apply a saved adaptation (emotion-whisper adapt)."})
     batch_size: int = field(default=8, metadata={"help": "Clips per forward pass."})
     seed: int = field(default=0, metadata={"help": "Seed of the random head."})
     out: str = field(default="runs/eval", metadata={"help": "Folder for results.md, results.json and PNGs."})
@@ -104,10 +109,19 @@ def main(argv=None):
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     prior = None if args.no_logit_adjustment else model.config.label_prior
 
-    # 4-5. Logits and scores.
-    logits = predict_logits(model, rows, collator, args.batch_size)
+    # 4-5. Logits (adapted on request) and scores.
+    if args.adaptation_json:
+        model.set_adaptation(load_adaptation(args.adaptation_json))
+    logits, features = predict_logits(model, rows, collator, args.batch_size, return_features=True)
+    if args.adaptation:
+        corpora = np.asarray(rows["dataset"])
+        for name in sorted(set(corpora)):  # each corpus is its own target domain
+            mask = corpora == name
+            speakers = np.asarray(rows["speaker"])[mask]
+            logits[mask] = adapt_logits(args.adaptation, model, logits[mask], features[mask], speakers)
     results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)
     if args.random_baseline:
+        model.set_adaptation(None)
         torch.manual_seed(args.seed)
         model.emotion_head.reset_parameters()
         random_logits = predict_logits(model, rows, collator, args.batch_size, desc="random head")
@@ -120,10 +134,13 @@ def main(argv=None):
     if args.random_baseline:
         cells = [f"{100 * results['random_head'][name]['micro_f1']:.2f}" for name in results["per_corpus"]]
         table += "\n| Random F1 | " + " | ".join(cells) + " |"
+    adapted = args.adaptation or (f"from {args.adaptation_json}" if args.adaptation_json else "none")
     header = (f"model `{args.model}`, data `{args.dataset_path}` split `{args.split}`, "
-              f"logit adjustment {'off' if prior is None else 'on'}, label banning per corpus\n\n")
+              f"logit adjustment {'off' if prior is None else 'on'}, label banning per corpus, "
+              f"adaptation {adapted}\n\n")
     (out / "results.md").write_text(header + table + "\n")
-    results.update(model=args.model, dataset=args.dataset_path, split=args.split, zero_shot=args.zero_shot)
+    results.update(model=args.model, dataset=args.dataset_path, split=args.split, zero_shot=args.zero_shot,
+                   adaptation=adapted)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     for name, metrics in results["per_corpus"].items():
         plot_confusion(metrics["confusion_matrix"], label_names, f"{prefix}{name}", out / f"confusion-{name}.png")

@@ -19,5 +19,5 @@ $ACC train.py configs/cpu-whisper-base.yaml
 for held in ravdess tess savee turevdb; do
     others=$(echo ravdess tess savee turevdb | tr ' ' '\n' | grep -v "^$held$" | paste -sd, -)
     $ACC train.py configs/cpu-whisper-base.yaml --train_corpora "$others" --eval_corpora "$others" \
-        --num_epochs 3 --output_dir "runs/loco-$held"
+        --num_epochs 2 --output_dir "runs/loco-$held"
 done

@@ -94,6 +94,18 @@ def apply_offline(adaptation: dict, logits: np.ndarray, features: np.ndarray, he
     return logits
 
 
+def adapt_logits(method: str, model, logits: np.ndarray, features: np.ndarray, speakers=None) -> np.ndarray:
+    """Transductive, unsupervised: estimate `method` on these clips (one target domain) and return adapted logits.
+    "speaker" standardizes the features of each speaker separately."""
+    weight = model.emotion_head.weight.detach().float().cpu().numpy()
+    bias = model.emotion_head.bias.detach().float().cpu().numpy()
+    if method == "speaker":
+        if speakers is None:
+            raise ValueError("per-speaker adaptation needs speaker ids")
+        return speaker_standardize(features, speakers, *_source_stats(model.config)) @ weight.T + bias
+    return apply_offline(estimate(method, model, logits, features), logits, features, weight, bias)
+
+
 def speaker_standardize(features: np.ndarray, speakers, source_mean, source_std) -> np.ndarray:
     """Per-speaker feature standardization onto the source statistics."""
     speakers = np.asarray(speakers)

@@ -12,6 +12,7 @@ import soundfile as sf
 import soxr
 
 SAMPLING_RATE = 16000
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aif", ".aiff", ".aifc", ".au", ".snd"}
 
 
 class AudioError(ValueError):

@@ -2,6 +2,7 @@
 
     emotion-whisper predict FILE... [--model PATH] [--json out.json]
     emotion-whisper timeline FILE [--model PATH] [--json out.json] [--plot out.png]
+    emotion-whisper adapt FOLDER --method feature --out adaptation.json   (then --adaptation adaptation.json)
     emotion-whisper release CHECKPOINT --repo-id ORG/NAME [--push]
 
 The default model is checkpoints/emotion-whisper-base in this repository.
@@ -21,10 +22,20 @@ def _table(rows, header):
     return "\n".join([line(header), line(["-" * w for w in widths]), *[line(r) for r in rows]])
 
 
-def cmd_predict(args):
-    from .inference import load_model, predict_clips
+def _load(args):
+    from .adaptation import load_adaptation
+    from .inference import load_model
 
     model, extractor = load_model(args.model)
+    if getattr(args, "adaptation", None):
+        model.set_adaptation(load_adaptation(args.adaptation))
+    return model, extractor
+
+
+def cmd_predict(args):
+    from .inference import predict_clips
+
+    model, extractor = _load(args)
     results, failed = [], []
     for path in args.files:  # decode errors are reported per file; the rest still get scored
         try:
@@ -43,9 +54,9 @@ def cmd_predict(args):
 
 
 def cmd_timeline(args):
-    from .inference import load_model, plot_timeline, timeline
+    from .inference import plot_timeline, timeline
 
-    model, extractor = load_model(args.model)
+    model, extractor = _load(args)
     started = time.time()
     result = timeline(model, extractor, args.file, window=args.window, stride=args.stride,
                       batch_size=args.batch_size, smoothing=args.smoothing, min_segment=args.min_segment,
@@ -60,6 +71,38 @@ def cmd_timeline(args):
     if args.plot:
         plot_timeline(result, args.plot, title=str(args.file))
         print(f"plot: {args.plot}")
+    return 0
+
+
+def cmd_adapt(args):
+    from pathlib import Path
+
+    import numpy as np
+
+    from .adaptation import estimate, save_adaptation
+    from .audio import AUDIO_SUFFIXES
+    from .inference import load_model, predict_clips
+
+    files = []
+    for item in args.audio:
+        path = Path(item)
+        files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if path.is_dir() else [path]
+    if len(files) < 2:
+        raise ValueError("adaptation needs several unlabeled clips of the target domain (a folder or files)")
+    model, extractor = load_model(args.model)
+    logits, features = [], []
+    for path in files:
+        try:
+            result = predict_clips(model, extractor, [str(path)], return_raw=True)[0]
+        except AudioError as err:
+            print(f"skipped {err}", file=sys.stderr)
+            continue
+        logits.append(result["logits"])
+        features.append(result["features"])
+    stats = estimate(args.method, model, np.asarray(logits), np.asarray(features))
+    stats["clips"] = len(logits)
+    save_adaptation(stats, args.out)
+    print(f"{args.method} adaptation from {len(logits)} clips written to {args.out}")
     return 0
 
 
@@ -85,6 +128,7 @@ def build_parser():
     predict.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     predict.add_argument("--json", help="also write the scores here")
     predict.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
+    predict.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
     predict.set_defaults(run=cmd_predict)
 
     line = sub.add_parser("timeline", help="emotion over time for a recording of any length")
@@ -99,7 +143,16 @@ def build_parser():
     line.add_argument("--min-segment", type=float, default=1.0, help="shorter segments join a neighbour (s)")
     line.add_argument("--frame-rate", type=float, default=10.0, help="output frames per second")
     line.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
+    line.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
     line.set_defaults(run=cmd_timeline)
+
+    adapt = sub.add_parser("adapt", help="estimate an unsupervised adaptation from unlabeled target-domain audio")
+    adapt.add_argument("audio", nargs="+", help="audio files or folders of the target domain (no labels needed)")
+    adapt.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
+    adapt.add_argument("--method", default="feature", choices=["feature", "logit", "prior"],
+                       help="feature: standardize pooled features; logit: centre logits; prior: EM label prior")
+    adapt.add_argument("--out", required=True, help="where to write the adaptation JSON")
+    adapt.set_defaults(run=cmd_adapt)
 
     rel = sub.add_parser("release", help="write a Hub-ready folder, check it, optionally upload it")
     rel.add_argument("checkpoint", help="a saved emotion-whisper model folder")

@@ -63,9 +63,10 @@ def _scores(logits: torch.Tensor, model) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustment: bool = False,
-                  window: float = 30.0) -> list[dict]:
-    """Scores for each source (path or mono 16 kHz array): {"scores": {label: p}, "label": best, "duration": s}.
-    Audio longer than `window` is scored as the frame-weighted mean of its windows."""
+                  window: float = 30.0, return_raw: bool = False) -> list[dict]:
+    """Scores for each source (path or mono 16 kHz array): {"scores": {label: p}, "label": best, "duration": s}
+    (plus the clip "logits" and pooled "features" with `return_raw`). Audio longer than `window` is scored as the
+    frame-weighted mean of its windows."""
     names = label_names(model)
     waves = [load_audio(s) if not isinstance(s, np.ndarray) else s.astype(np.float32) for s in sources]
     pieces, owner = [], []
@@ -80,6 +81,7 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
                 owner.append(i)
     order = np.argsort([p.size for p in pieces], kind="stable")
     logits = torch.zeros(len(waves), model.config.num_labels)
+    features = torch.zeros(len(waves), model.config.d_model)
     weights = torch.zeros(len(waves), 1)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
@@ -87,10 +89,16 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
         frames = out.frame_mask.sum(1, keepdim=True).float().cpu()
         for row, j in enumerate(chunk):
             logits[owner[j]] += out.logits[row].float().cpu() * frames[row]
+            features[owner[j]] += out.pooled_features[row].float().cpu() * frames[row]
             weights[owner[j]] += frames[row]
-    scores = _scores(logits / weights.clamp(min=1), model)
-    return [{"label": names[int(s.argmax())], "scores": {n: float(v) for n, v in zip(names, s)},
-             "duration": waves[i].size / SAMPLING_RATE} for i, s in enumerate(scores)]
+    logits, features = logits / weights.clamp(min=1), features / weights.clamp(min=1)
+    results = []
+    for i, s in enumerate(_scores(logits, model)):
+        results.append({"label": names[int(s.argmax())], "scores": {n: float(v) for n, v in zip(names, s)},
+                        "duration": waves[i].size / SAMPLING_RATE})
+        if return_raw:
+            results[-1].update(logits=logits[i].numpy(), features=features[i].numpy())
+    return results
 
 
 @dataclass

@@ -6,6 +6,8 @@ its own length (no 30 s of compute for 3 s of audio), and scores audio longer th
 of its 30 s windows. Saved next to the model; loaded by `pipeline(..., trust_remote_code=True)`.
 """
 
+import json
+
 import numpy as np
 import torch
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
@@ -24,8 +26,14 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
     def check_model_type(self, supported_models):
         pass  # remote-code models are not in transformers' static table; the task is ours by construction
 
-    def _sanitize_parameters(self, top_k=None, function_to_apply=None, apply_logit_adjustment=None, **kwargs):
+    def _sanitize_parameters(self, top_k=None, function_to_apply=None, apply_logit_adjustment=None, adaptation=None,
+                             **kwargs):
         preprocess, forward, postprocess = super()._sanitize_parameters(top_k, function_to_apply, **kwargs)
+        if adaptation is not None:  # a dict or the path of an adaptation JSON; "none" clears it
+            if isinstance(adaptation, str) and adaptation != "none":
+                with open(adaptation) as handle:
+                    adaptation = json.load(handle)
+            self.model.set_adaptation(None if adaptation == "none" else adaptation)
         if apply_logit_adjustment is not None:
             forward["apply_logit_adjustment"] = apply_logit_adjustment
         return preprocess, forward, postprocess

@@ -116,3 +116,33 @@ def test_few_shot_head_training_learns_the_support_set(tmp_path):
             predicted = model(input_features=batch["input_features"], attention_mask=batch["attention_mask"]).logits
         assert (predicted.argmax(1).numpy() == np.array([0, 5] * 6)).mean() == 1.0
         assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_cli_adapt_then_predict_and_pipeline_apply_it(tiny_model, tmp_path, capsys):
+    import soundfile as sf
+    from transformers import pipeline
+
+    from conftest import synth_speech
+    from modeling_emotion_whisper import cli
+
+    tiny_model.config.source_feature_mean = [0.0] * 32
+    tiny_model.config.source_feature_std = [1.0] * 32
+    tiny_model.save_pretrained(tmp_path / "model")
+    target = tmp_path / "target"
+    target.mkdir()
+    for i in range(5):
+        sf.write(target / f"{i}.wav", synth_speech(1.0 + 0.2 * i, seed=i), 16000)
+    (target / "broken.wav").write_bytes(b"not audio")
+    assert cli.main(["adapt", str(target), "--model", str(tmp_path / "model"), "--method", "feature",
+                     "--out", str(tmp_path / "a.json")]) == 0
+    stats = json.loads((tmp_path / "a.json").read_text())
+    assert stats["clips"] == 5 and len(stats["feature_scale"]) == 32
+    assert "broken.wav" in capsys.readouterr().err
+    assert cli.main(["predict", str(target / "0.wav"), "--model", str(tmp_path / "model"),
+                     "--adaptation", str(tmp_path / "a.json")]) == 0
+    pipe = pipeline("audio-classification", model=str(tmp_path / "model"), trust_remote_code=True)
+    wave = synth_speech(1.0, seed=0)
+    plain = pipe(wave, top_k=None)
+    adapted = pipe(wave, top_k=None, adaptation=str(tmp_path / "a.json"))
+    assert plain != adapted and pipe.model.adaptation is not None
+    assert pipe(wave, top_k=None, adaptation="none") == plain

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aif", ".aiff", ".aifc", ".au", ".snd"}
+from modeling_emotion_whisper.audio import AUDIO_SUFFIXES as AUDIO_EXTENSIONS
 
 
 class CorpusError(ValueError):
