@@ -1,0 +1,162 @@
+"""Temporal benchmark: does the timeline find emotion changes? (beyond the paper, which has no such test)
+
+From each corpus's held-out clips (speakers never seen in training), build seeded concatenations with known
+changes: 2 to 8 clips (more for corpora of very short clips, until 10 s), adjacent clips of different emotions,
+10 to 60 s. Run the timeline on each and compare with the clip boundaries:
+- frame accuracy: arg-max of the frame probabilities (every 20 ms frame, labels banned to the corpus's set),
+- segment micro-F1: a predicted segment counts when it has the label of a reference segment it overlaps with
+  IoU >= 0.5 (one-to-one),
+- change-point F1: predicted changes within 0.5 s of a true change (one-to-one),
+- EDER, emotion diarization error rate (SpeechBrain ZED): (missed + false alarm + confused duration) / reference
+  duration, on the final segments (no-speech gaps count as missed).
+
+    python benchmarks/temporal.py --model checkpoints/emotion-whisper-base --dataset_path data/speaker-split \
+        --split validation --per_corpus 40
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from modeling_emotion_whisper.audio import load_audio
+from modeling_emotion_whisper.configuration_emotion_whisper import EMOTIONS
+from modeling_emotion_whisper.inference import load_model, segments_from_frames, timeline
+
+RATE = 50  # frames per second of the comparison
+
+
+def make_concatenation(rows, rng, min_seconds=10.0, max_seconds=60.0, max_clips=8, hard_cap=16):
+    """Indices of clips with adjacent labels differing, 2..max_clips long (up to hard_cap to reach min_seconds)."""
+    labels = np.asarray(rows["label"])
+    durations = np.asarray(rows["duration"])
+    wanted = int(rng.integers(2, max_clips + 1))
+    chosen, total = [], 0.0
+    while len(chosen) < hard_cap:
+        allowed = np.flatnonzero(labels != labels[chosen[-1]]) if chosen else np.arange(len(labels))
+        allowed = allowed[durations[allowed] + total <= max_seconds]
+        if len(allowed) == 0:
+            break
+        pick = int(rng.choice(allowed))
+        chosen.append(pick)
+        total += durations[pick]
+        if len(chosen) >= wanted and total >= min_seconds:
+            break
+    return chosen
+
+
+def match_count(predicted, reference, ok):
+    used, hits = set(), 0
+    for p in predicted:
+        for j, r in enumerate(reference):
+            if j not in used and ok(p, r):
+                used.add(j)
+                hits += 1
+                break
+    return hits
+
+
+def f1(hits, n_predicted, n_reference):
+    precision, recall = hits / max(1, n_predicted), hits / max(1, n_reference)
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def iou(a, b):
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def evaluate_one(result, reference, allowed, smoothing, min_segment):
+    """reference: [(start, end, label index)]; result: a Timeline at RATE frames per second."""
+    probs = np.nan_to_num(result.probabilities, nan=0.0).copy()
+    banned = np.setdiff1d(np.arange(probs.shape[1]), allowed)
+    probs[:, banned] = 0.0
+    n = len(probs)
+    truth = np.full(n, -1)
+    for start, end, label in reference:
+        truth[int(round(start * RATE)) : int(round(end * RATE))] = label
+    raw = np.where(result.speech, probs.argmax(1), -1)
+    # frames the model scored (speech) and silent frames alike: the raw temporal output, gaps as the last label
+    filled = raw.copy()
+    for i in range(1, n):
+        if filled[i] < 0:
+            filled[i] = filled[i - 1]
+    valid = truth >= 0
+    frame_accuracy = float((filled[valid] == truth[valid]).mean())
+    names = list(EMOTIONS)
+    segments = segments_from_frames(probs, result.speech, RATE, names, smoothing, min_segment)
+    hyp = [(s.start, s.end, names.index(s.emotion)) for s in segments]
+    seg_hits = match_count(hyp, reference, lambda p, r: p[2] == r[2] and iou(p, r) >= 0.5)
+    true_changes = [r[0] for r in reference[1:]]
+    hyp_changes = [b[0] for a, b in zip(hyp, hyp[1:]) if a[2] != b[2]]
+    change_hits = match_count(hyp_changes, true_changes, lambda p, r: abs(p - r) <= 0.5)
+    hyp_frames = np.full(n, -1)
+    for start, end, label in hyp:
+        hyp_frames[int(round(start * RATE)) : int(round(end * RATE))] = label
+    missed = np.sum(valid & (hyp_frames < 0))
+    confused = np.sum(valid & (hyp_frames >= 0) & (hyp_frames != truth))
+    false_alarm = np.sum(~valid & (hyp_frames >= 0))
+    return {"frame_accuracy": frame_accuracy, "segments": (seg_hits, len(hyp), len(reference)),
+            "changes": (change_hits, len(hyp_changes), len(true_changes)),
+            "eder": float((missed + confused + false_alarm) / max(1, valid.sum()))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--dataset_path", default="data/speaker-split")
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--per_corpus", type=int, default=40, help="concatenations per corpus")
+    parser.add_argument("--smoothing", type=float, default=0.5)
+    parser.add_argument("--min_segment", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from datasets import load_from_disk
+
+    data = load_from_disk(args.dataset_path)[args.split]
+    model, extractor = load_model(args.model)
+    table = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for corpus in sorted(set(data["dataset"])):
+            rows = data.filter(lambda d: d == corpus, input_columns="dataset")
+            allowed = sorted(set(rows["label"]))
+            rng = np.random.default_rng([args.seed, len(corpus)])
+            scores, durations = [], []
+            for i in range(args.per_corpus):
+                chosen = make_concatenation(rows, rng)
+                waves, reference, t = [], [], 0.0
+                for k in chosen:
+                    row = rows[k]
+                    wave = load_audio(row["path"], offset=row.get("offset", 0.0), duration=row["duration"])
+                    waves.append(wave)
+                    reference.append((t, t + wave.size / 16000, row["label"]))
+                    t += wave.size / 16000
+                path = Path(tmp, f"{corpus}-{i}.flac")
+                sf.write(path, np.concatenate(waves), 16000)
+                result = timeline(model, extractor, path, output_rate=RATE, smoothing=args.smoothing,
+                                  min_segment=args.min_segment, logit_adjustment=True)
+                scores.append(evaluate_one(result, reference, allowed, args.smoothing, args.min_segment))
+                durations.append(t)
+            total = lambda key: tuple(map(sum, zip(*[s[key] for s in scores])))  # noqa: E731
+            table[corpus] = {
+                "concatenations": len(scores), "seconds": f"{min(durations):.0f}-{max(durations):.0f}",
+                "frame accuracy": 100 * np.mean([s["frame_accuracy"] for s in scores]),
+                "segment micro-F1": 100 * f1(*total("segments")),
+                "change-point F1 (0.5 s)": 100 * f1(*total("changes")),
+                "EDER": 100 * np.mean([s["eder"] for s in scores]),
+            }
+    keys = ["concatenations", "seconds", "frame accuracy", "segment micro-F1", "change-point F1 (0.5 s)", "EDER"]
+    print(f"model {args.model or 'checkpoints/emotion-whisper-base'}, {args.dataset_path}[{args.split}], seed "
+          f"{args.seed}, smoothing {args.smoothing} s, minimum segment {args.min_segment} s, logit adjustment on, "
+          "labels banned per corpus; percentages (EDER: lower is better)\n")
+    print("| corpus | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
+    for corpus, row in table.items():
+        cells = [f"{row[k]:.1f}" if isinstance(row[k], float) else str(row[k]) for k in keys]
+        print(f"| {corpus} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

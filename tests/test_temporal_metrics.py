@@ -1,0 +1,50 @@
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from modeling_emotion_whisper.inference import Timeline
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import temporal  # noqa: E402
+
+LABELS = ["happiness", "sadness", "disgust", "fear", "surprise", "anger", "other", "neutral"]
+
+
+def fake_timeline(frame_labels, speech=None):
+    n = len(frame_labels)
+    probs = np.full((n, 8), 0.01)
+    probs[np.arange(n), frame_labels] = 0.93
+    speech = np.ones(n, dtype=bool) if speech is None else speech
+    return Timeline(LABELS, temporal.RATE, probs, speech, duration=n / temporal.RATE)
+
+
+def test_perfect_timeline_scores_perfectly():
+    reference = [(0.0, 2.0, 5), (2.0, 5.0, 1), (5.0, 6.0, 0)]
+    frames = np.repeat([5, 1, 0], [100, 150, 50])
+    score = temporal.evaluate_one(fake_timeline(frames), reference, [0, 1, 5, 7], 0.0, 0.0)
+    assert score["frame_accuracy"] == 1.0 and score["eder"] == 0.0
+    assert score["segments"] == (3, 3, 3) and score["changes"] == (2, 2, 2)
+
+
+def test_late_change_and_missed_speech_are_counted():
+    reference = [(0.0, 2.0, 5), (2.0, 4.0, 1)]
+    frames = np.repeat([5, 1], [120, 80])  # the change comes 0.4 s late: still a hit within 0.5 s
+    speech = np.ones(200, dtype=bool)
+    speech[180:] = False  # the last 0.4 s heard as no speech: missed in EDER
+    score = temporal.evaluate_one(fake_timeline(frames, speech), reference, [1, 5], 0.0, 0.0)
+    assert score["changes"] == (1, 1, 1)
+    assert score["frame_accuracy"] == pytest.approx(180 / 200)
+    assert score["eder"] == pytest.approx((20 + 20) / 200)  # 0.4 s confused + 0.4 s missed
+    assert score["segments"][0] == 2  # both segments overlap their reference with IoU >= 0.5
+
+
+def test_concatenations_change_emotion_and_respect_lengths():
+    rows = {"label": [0, 1, 5, 0, 1, 5] * 5, "duration": [3.0] * 30}
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        chosen = temporal.make_concatenation(rows, rng)
+        labels = [rows["label"][i] for i in chosen]
+        assert 2 <= len(chosen) <= 16 and all(a != b for a, b in zip(labels, labels[1:]))
+        assert 10.0 <= 3.0 * len(chosen) <= 60.0
