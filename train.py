@@ -122,8 +122,9 @@ def main(argv=None):
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(training_args.seed)
 
-    # 2. Data.
-    train, validation, vocabulary = load_splits(data_args)
+    # 2. Data (filtering writes cache files: the main process goes first, the others reuse its cache).
+    with training_args.main_process_first(desc="loading the corpus"):
+        train, validation, vocabulary = load_splits(data_args)
     if data_args.max_eval_clips and len(validation) > data_args.max_eval_clips:
         validation = validation.shuffle(seed=training_args.seed).select(range(data_args.max_eval_clips))
     logger.info("train: %d clips (%.2f h) from %s; validation: %d clips", len(train), sum(train["duration"]) / 3600,

@@ -106,3 +106,22 @@ def test_two_process_cpu_launch(setup):
     resolved = json.loads((out / "run_config.json").read_text())
     assert resolved["world_size"] == 2
     assert (out / "final" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_training_configs_parse(config):
+    import train
+
+    # bf16 needs a GPU; everything else must be a valid argument of train.py
+    model_args, data_args, packing, training_args = train.parse_arguments(
+        [str(config), "--bf16", "false", "--use_cpu", "true"])
+    assert packing.window_seconds <= 30 and packing.fill == 0.8 and model_args.domain_loss_weight == 0.01
+    assert data_args.dataset_path and training_args.output_dir
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs" / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_accelerate_configs_load(config):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    loaded = load_config_from_file(str(config))
+    assert loaded.num_processes >= 1 and loaded.distributed_type is not None
