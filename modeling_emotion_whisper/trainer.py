@@ -87,6 +87,7 @@ def train_resuming(trainer):
         logger.info("resuming from %s", resume)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.log_metrics("train", result.metrics)
+    trainer.save_state()  # trainer_state.json with the whole log history, beside the checkpoints
     return result
 
 
@@ -158,6 +159,10 @@ class EmotionTrainer(Trainer):
                 else:
                     logs[name] = round(sum(values) / len(values), 4)
             logs["accumulation"] = accumulation_at(self.state.global_step, self.accumulation_schedule)
+            steps = self.train_dataset
+            if hasattr(steps, "offsets"):  # the Trainer's own "epoch" counts optimizer steps, not passes over clips
+                logs["data_epoch"] = round(steps.offsets[min(self.state.global_step, len(steps.offsets) - 1)]
+                                           / steps.packs_per_epoch, 4)
             self._stats.clear()
             self._last_log_time = now
         super().log(logs, *args, **kwargs)
