@@ -43,6 +43,9 @@ class EvalArguments:
                 "prior or speaker (see modeling_emotion_whisper.adaptation)."})
     adaptation_json: str = field(default="", metadata={"help": "Apply a saved adaptation (emotion-whisper adapt)."})
     batch_size: int = field(default=8, metadata={"help": "Clips per forward pass."})
+    save_source_statistics: bool = field(default=False, metadata={
+        "help": "These clips are held-out speakers of the training domains: store their pooled-feature mean/std "
+                "in the model's config.json, for unsupervised adaptation (train.py does this for new runs)."})
     seed: int = field(default=0, metadata={"help": "Seed of the random head."})
     out: str = field(default="runs/eval", metadata={"help": "Folder for results.md, results.json and PNGs."})
 
@@ -113,6 +116,14 @@ def main(argv=None):
     if args.adaptation_json:
         model.set_adaptation(load_adaptation(args.adaptation_json))
     logits, features = predict_logits(model, rows, collator, args.batch_size, return_features=True)
+    if args.save_source_statistics:
+        if args.adaptation or args.adaptation_json or args.zero_shot:
+            raise SystemExit("--save_source_statistics needs unadapted, in-domain clips")
+        config_path = Path(args.model, "config.json")
+        config = json.loads(config_path.read_text())
+        config.update(source_feature_mean=[float(x) for x in features.mean(0)],
+                      source_feature_std=[float(x) for x in features.std(0)])
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     if args.adaptation:
         corpora = np.asarray(rows["dataset"])
         for name in sorted(set(corpora)):  # each corpus is its own target domain

@@ -94,6 +94,14 @@ def test_evaluate_model_writes_table_json_and_confusion_png(setup):
     assert set(saved["per_corpus"]["savee"]["per_class_f1"]) == {
         "anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"}  # 'other' is banned, absent
     assert results["random_head"]["savee"]["n"] == 84
+    # held-out speakers of the training domain give the source statistics; adaptation then runs label-free
+    evaluate_model.main(["--model", str(model_dir), "--dataset_path", str(setup / "data"), "--split", "validation",
+                         "--save_source_statistics", "--out", str(out)])
+    assert len(json.loads((model_dir / "config.json").read_text())["source_feature_mean"]) == 32
+    for method in ("feature", "logit", "prior", "speaker"):
+        adapted = evaluate_model.main(["--model", str(model_dir), "--dataset_path", str(setup / "data"), "--split",
+                                       "all", "--adaptation", method, "--out", str(out / method)])
+        assert adapted["adaptation"] == method and adapted["per_corpus"]["savee"]["n"] == 84
 
 
 def test_two_process_cpu_launch(setup):
