@@ -148,8 +148,9 @@ def _crossfade(n: int, ramp: int, first: bool, last: bool) -> np.ndarray:
 
 def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoothing: float = 1.0,
                          min_segment: float = 1.0) -> list[Segment]:
-    """Smooth probabilities over `smoothing` s, take the arg-max per speech frame, cut runs into segments and
-    absorb runs shorter than `min_segment` s into their longer neighbour."""
+    """Smooth probabilities over `smoothing` s and take the arg-max per speech frame; pauses shorter than
+    `min_segment` s join the speech before them; runs shorter than `min_segment` join their longer neighbour, and
+    are dropped when a longer pause isolates them (a cough between silences is not an emotion segment)."""
     n = len(speech)
     if n == 0 or not speech.any():
         return []
@@ -160,22 +161,33 @@ def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoot
         weight = np.convolve(speech.astype(float), kernel, mode="same")
         probs = np.stack([np.convolve(probs[:, k] * speech, kernel, mode="same") for k in range(probs.shape[1])], 1)
         probs = probs / np.maximum(weight, 1e-9)[:, None]
+    minimum = int(round(min_segment * frame_rate))
     best = np.where(speech, probs.argmax(1), -1)
-    runs = []  # [start, end, label]
+    first = int(np.argmax(speech))
+    gap_start = None
+    for i in range(first, n):  # short pauses take the label of the speech before them
+        if best[i] < 0 and gap_start is None:
+            gap_start = i
+        elif best[i] >= 0 and gap_start is not None:
+            if i - gap_start < minimum:
+                best[gap_start:i] = best[gap_start - 1]
+            gap_start = None
+    runs = []  # [start, end, label], contiguous, -1 for pauses
     for i, label in enumerate(best):
-        if runs and runs[-1][2] == label and runs[-1][1] == i:
+        if runs and runs[-1][2] == label:
             runs[-1][1] = i + 1
         else:
             runs.append([i, i + 1, int(label)])
-    minimum = int(round(min_segment * frame_rate))
+
+    def neighbours(k):
+        return [j for j in (k - 1, k + 1) if 0 <= j < len(runs) and runs[j][2] >= 0]
+
     while True:  # absorb the shortest too-short speech run into its longer speech neighbour
-        short = [k for k, r in enumerate(runs) if r[2] >= 0 and r[1] - r[0] < minimum
-                 and any(0 <= j < len(runs) and runs[j][2] >= 0 for j in (k - 1, k + 1))]
+        short = [k for k, r in enumerate(runs) if r[2] >= 0 and r[1] - r[0] < minimum and neighbours(k)]
         if not short:
             break
         k = min(short, key=lambda k: runs[k][1] - runs[k][0])
-        j = max((j for j in (k - 1, k + 1) if 0 <= j < len(runs) and runs[j][2] >= 0),
-                key=lambda j: runs[j][1] - runs[j][0])
+        j = max(neighbours(k), key=lambda j: runs[j][1] - runs[j][0])
         runs[j] = [min(runs[j][0], runs[k][0]), max(runs[j][1], runs[k][1]), runs[j][2]]
         del runs[k]
         merged = []
@@ -185,9 +197,15 @@ def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoot
             else:
                 merged.append(run)
         runs = merged
-    return [Segment(round(s / frame_rate, 3), round(e / frame_rate, 3), labels[k],
-                    round(float(probs[s:e, k][speech[s:e]].mean()), 4))
-            for s, e, k in runs if k >= 0]
+    segments = []
+    for start, end, k in runs:
+        if k < 0 or end - start < minimum:
+            continue
+        heard = speech[start:end]
+        confidence = float(probs[start:end, k][heard].mean()) if heard.any() else float(probs[start:end, k].mean())
+        segments.append(Segment(round(start / frame_rate, 3), round(end / frame_rate, 3), labels[k],
+                                round(confidence, 4)))
+    return segments
 
 
 @torch.no_grad()
@@ -210,14 +228,21 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
     acc_start = 0  # encoder frame index of acc_p[0]
     out_p, out_e = [], []
 
-    def flush(upto: int):
+    def flush(upto: int, final: bool = False):
+        """Average finished encoder frames into output frames; at the end, a partial last frame too."""
         nonlocal acc_p, acc_w, acc_e, acc_start
-        keep = (upto - acc_start) // step * step  # flush whole output frames only
+        available = min(upto - acc_start, len(acc_w))
+        keep = available // step * step if not final else available
         if keep <= 0:
             return
         p = acc_p[:keep] / acc_w[:keep, None]
-        out_p.append(p.reshape(-1, step, len(names)).mean(1))
-        out_e.append(acc_e[:keep].reshape(-1, step).max(1))
+        whole = keep // step * step
+        rows, energy = [p[:whole].reshape(-1, step, len(names)).mean(1)], [acc_e[:whole].reshape(-1, step).max(1)]
+        if keep > whole:  # the recording ends inside an output frame
+            rows.append(p[whole:keep].mean(0, keepdims=True))
+            energy.append(acc_e[whole:keep].max(keepdims=True))
+        out_p.append(np.concatenate(rows))
+        out_e.append(np.concatenate(energy))
         acc_p, acc_w, acc_e, acc_start = acc_p[keep:], acc_w[keep:], acc_e[keep:], acc_start + keep
 
     def run(batch):  # batch: [(start_frame, wave, is_last)]
@@ -261,7 +286,7 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
         pending.append((buffer_start // (SAMPLING_RATE // FRAME_RATE), buffer, True))
     for i in range(0, len(pending), batch_size):
         run(pending[i : i + batch_size])
-    flush(acc_start + len(acc_w) + step)
+    flush(acc_start + len(acc_w), final=True)
     if not out_p:
         raise AudioError(f"{path}: shorter than one output frame ({1 / output_rate:.2f} s)")
     probabilities, energy = np.concatenate(out_p), np.concatenate(out_e)

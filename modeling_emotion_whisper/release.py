@@ -127,7 +127,7 @@ def push(folder: Path, repo_id: str, message: str):
 
 
 def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_json=(), commit_message: str = "",
-            dtype: str = "float16") -> Path:
+            dtype: str = "float16", base_model: str | None = None) -> Path:
     from .modeling_emotion_whisper import WhisperForEmotionClassification
 
     if "/" not in repo_id:
@@ -136,6 +136,8 @@ def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_
     if not Path(checkpoint, "config.json").exists():
         raise ReleaseError(f"{checkpoint} has no config.json: pass a folder saved by train.py or save_pretrained")
     model = WhisperForEmotionClassification.from_pretrained(checkpoint, dtype=getattr(torch, dtype))
+    if base_model:  # e.g. the Hub id of a local copy the model was trained from
+        model.config.base_model = base_model
     # 2. The folder.
     folder = Path(out or Path("release") / repo_id.split("/")[-1])
     if folder.exists():
@@ -165,9 +167,11 @@ def main(argv=None):
     parser.add_argument("--eval-json", action="append", default=[])
     parser.add_argument("--push", action="store_true")
     parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    parser.add_argument("--base-model", help="Hub id of the Whisper checkpoint trained from, if it was a local copy")
     args = parser.parse_args(argv)
     try:
-        release(args.checkpoint, args.repo_id, args.out, args.push, args.eval_json, dtype=args.dtype)
+        release(args.checkpoint, args.repo_id, args.out, args.push, args.eval_json, dtype=args.dtype,
+                base_model=args.base_model)
     except ReleaseError as err:
         sys.exit(f"error: {err}")
 

@@ -55,20 +55,30 @@ def test_long_file_streams_through_overlapping_windows(tiny_model, extractor, tm
     assert a.segments and a.segments[0].start == 0.0 and a.segments[-1].end == pytest.approx(95.0, abs=0.2)
 
 
+def test_durations_that_end_inside_an_output_frame(tiny_model, extractor, tmp_path):
+    path = tmp_path / "odd.wav"
+    sf.write(path, synth_speech(12.37, sr=22050, seed=4), 22050)
+    result = timeline(tiny_model, extractor, path, output_rate=10.0)
+    assert len(result.speech) == 124 and result.segments[-1].end == pytest.approx(12.4, abs=0.05)
+    assert np.allclose(np.nansum(result.probabilities, 1)[result.speech], 1, atol=1e-4)
+
+
 def test_segments_by_hand():
     labels = ["a", "b"]
-    probs = np.zeros((20, 2))
+    probs = np.zeros((40, 2))
     probs[:8, 0] = probs[10:14, 0] = 1.0
     probs[8:10, 1] = 1.0  # a 0.2 s blip of b inside a: shorter than min_segment, so a absorbs it
-    probs[16:20, 1] = 1.0
-    speech = np.ones(20, dtype=bool)
-    speech[14:16] = False  # a pause splits segments
+    probs[16:24, 1] = probs[35:37, 1] = 1.0
+    speech = np.ones(40, dtype=bool)
+    speech[14:16] = False  # a 0.2 s pause: bridged, it belongs to the speech before it
+    speech[24:35] = speech[37:] = False  # a 1.1 s pause, then a 0.2 s sound alone: no segment
     segments = segments_from_frames(probs, speech, frame_rate=10.0, labels=labels, smoothing=0.0, min_segment=0.3)
-    assert [(s.start, s.end, s.emotion) for s in segments] == [(0.0, 1.4, "a"), (1.6, 2.0, "b")]
-    assert segments[0].confidence == pytest.approx(12 / 14, abs=1e-4)  # rounded to 4 places
+    assert [(s.start, s.end, s.emotion) for s in segments] == [(0.0, 1.6, "a"), (1.6, 2.4, "b")]
+    assert segments[0].confidence == pytest.approx(12 / 14, abs=1e-4)  # over the heard frames, rounded
     keep_all = segments_from_frames(probs, speech, 10.0, labels, smoothing=0.0, min_segment=0.0)
-    assert [s.emotion for s in keep_all] == ["a", "b", "a", "b"]
-    assert segments_from_frames(probs, np.zeros(20, dtype=bool), 10.0, labels) == []
+    assert [(s.start, s.end, s.emotion) for s in keep_all] == [
+        (0.0, 0.8, "a"), (0.8, 1.0, "b"), (1.0, 1.4, "a"), (1.6, 2.4, "b"), (3.5, 3.7, "b")]
+    assert segments_from_frames(probs, np.zeros(40, dtype=bool), 10.0, labels) == []
 
 
 def test_bad_input_gives_clear_errors_or_no_speech(tiny_model, extractor, tmp_path):

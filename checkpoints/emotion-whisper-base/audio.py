@@ -1,0 +1,119 @@
+"""Audio in: any file soundfile reads, or an array at any rate, to mono float32 at 16 kHz.
+
+Self-contained (numpy, soundfile, soxr) because the saved pipeline imports it next to the model code.
+Every failure says which input failed and what to do, instead of surfacing from inside a decoder.
+"""
+
+import io
+import os
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLING_RATE = 16000
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aif", ".aiff", ".aifc", ".au", ".snd"}
+
+
+class AudioError(ValueError):
+    """Raised for audio that cannot be used; the message names the input and the remedy."""
+
+
+def to_mono(array, name: str = "audio") -> np.ndarray:
+    """(samples,), (samples, channels) or (channels, samples) -> float32 (samples,), averaging channels."""
+    array = np.asarray(array)
+    if array.dtype.kind in "iu":  # integer PCM: scale to [-1, 1]
+        array = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    array = array.astype(np.float32, copy=False)
+    if array.ndim == 2:
+        channel_axis = 0 if array.shape[0] < array.shape[1] else 1
+        if array.shape[channel_axis] > 16:
+            raise AudioError(f"{name}: a 2-D array of shape {array.shape} does not look like (samples, channels)")
+        array = array.mean(axis=channel_axis)
+    elif array.ndim != 1:
+        raise AudioError(f"{name}: expected a 1-D waveform or (samples, channels), got shape {array.shape}")
+    return array
+
+
+def resample(array: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
+    if orig_sr <= 0:
+        raise AudioError(f"invalid sampling rate {orig_sr}")
+    if orig_sr == target_sr or array.size == 0:
+        return array.astype(np.float32, copy=False)
+    return soxr.resample(array, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def prepare_waveform(array, sampling_rate: int, name: str = "audio", target_sr: int = SAMPLING_RATE) -> np.ndarray:
+    """Mono, finite, float32 at `target_sr`. Raises AudioError on NaN/inf, which would poison every frame."""
+    mono = to_mono(array, name)
+    if mono.size and not np.isfinite(mono).all():
+        raise AudioError(f"{name}: the waveform contains NaN or infinite samples; fix or drop the file")
+    return resample(mono, int(sampling_rate), target_sr)
+
+
+def _open(source, name):
+    if isinstance(source, (bytes, bytearray)):
+        return io.BytesIO(source)
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.exists(source):
+            raise AudioError(f"{name}: no such file")
+        if os.path.isdir(source):
+            raise AudioError(f"{name}: is a folder, not an audio file")
+    return source
+
+
+def read_region(source, offset: float = 0.0, duration: float | None = None, dtype: str = "float32"):
+    """Decode `duration` seconds from `offset` (all of it by default): (samples (n, channels), rate).
+    Whatever libsndfile reads (WAV, FLAC, OGG, MP3, AIFF...), whatever the extension says."""
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "audio bytes"
+    try:
+        with sf.SoundFile(_open(source, name)) as handle:
+            rate = handle.samplerate
+            if offset:
+                handle.seek(int(round(offset * rate)))
+            frames = -1 if duration is None else int(round(duration * rate))
+            return handle.read(frames, dtype=dtype, always_2d=True), rate
+    except AudioError:
+        raise
+    except Exception as err:  # libsndfile's errors name neither the file nor a remedy
+        raise AudioError(
+            f"{name}: cannot decode ({err}). Convert it to WAV or FLAC, e.g. `ffmpeg -i IN -ar 16000 OUT.wav`."
+        ) from None
+
+
+def load_audio(source, target_sr: int = SAMPLING_RATE, offset: float = 0.0, duration: float | None = None):
+    """A path, bytes or file object -> mono float32 at `target_sr` (optionally only a region, in seconds)."""
+    data, rate = read_region(source, offset, duration)
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "audio bytes"
+    return prepare_waveform(data, rate, name, target_sr)
+
+
+def audio_info(path) -> tuple[int, int]:
+    """(frames, sampling_rate) from the header, without decoding."""
+    try:
+        info = sf.info(_open(path, str(path)))
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(f"{path}: cannot read the audio header ({err})") from None
+    return info.frames, info.samplerate
+
+
+def stream_audio(path, block_seconds: float, target_sr: int = SAMPLING_RATE):
+    """Yield mono float32 blocks at `target_sr` of about `block_seconds` each, decoding the file block by block, so
+    memory does not grow with the recording."""
+    frames, sr = audio_info(path)
+    resampler = soxr.ResampleStream(sr, target_sr, 1, dtype="float32", quality="HQ") if sr != target_sr else None
+    blocksize = max(1, int(block_seconds * sr))
+    try:
+        blocks = sf.blocks(str(path), blocksize=blocksize, dtype="float32", always_2d=True)
+        for i, block in enumerate(blocks):
+            mono = block.mean(axis=1)
+            if not np.isfinite(mono).all():
+                raise AudioError(f"{path}: NaN or infinite samples in block {i}; fix or drop the file")
+            last = (i + 1) * blocksize >= frames
+            yield resampler.resample_chunk(mono, last=last) if resampler is not None else mono
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(f"{path}: decoding failed part way ({err})") from None

@@ -1,0 +1,382 @@
+"""WhisperForEmotionClassification: a Whisper encoder with a per-frame emotion head and an adversarial domain head.
+
+Osman, Nadeem, Khoriba (2023), "Towards Generalizable SER", sections 2.5 and 2.6. Self-contained on purpose (torch
+and transformers only): `save_pretrained` copies this file and the configuration next to the weights, so a saved
+folder loads with `trust_remote_code=True` on a machine without this package.
+
+Why the encoder forward is our own: transformers' WhisperEncoder accepts exactly 3000 mel frames and ignores the
+attention mask. Here the position table is sliced to the input, padded frames are zeroed before and between the
+two convolutions and masked in attention, and pooling runs over valid frames only. A clip therefore gives the same
+logits alone or padded to 30 s, and a 3 s clip costs 3 s of compute.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel, WhisperFeatureExtractor
+from transformers.dynamic_module_utils import get_relative_import_files
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from transformers.utils import ModelOutput
+from transformers.utils import logging as transformers_logging
+
+from .configuration_emotion_whisper import EmotionWhisperConfig
+
+# Files saved next to the weights besides configuration and modeling (see `save_pretrained`).
+PIPELINE_FILE = "pipeline_emotion_whisper.py"
+PIPELINE_CLASS = "EmotionAudioClassificationPipeline"
+MAX_MEL_FRAMES = 3000  # 30 s at 100 mel frames per second; the position table holds 1500 encoder frames
+
+
+@dataclass
+class EmotionWhisperOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, returned when `labels` or `domain_labels` are given):
+            emotion_loss + domain_loss_weight * domain_loss (the reversal layer turns the second term into gradient
+            ascent for the encoder).
+        logits (`torch.FloatTensor` of shape `(batch, num_labels)`):
+            Clip-level emotion logits: the frame logits averaged over valid (unpadded) frames.
+        frame_logits (`torch.FloatTensor` of shape `(batch, frames, num_labels)`):
+            Emotion logits of every encoder frame (50 per second of audio).
+        frame_mask (`torch.BoolTensor` of shape `(batch, frames)`):
+            True where a frame holds audio, False on padding.
+        pooled_features (`torch.FloatTensor` of shape `(batch, d_model)`):
+            Encoder output averaged over valid frames (what the clip logits are a linear function of).
+        segment_logits (`torch.FloatTensor` of shape `(num_segments, num_labels)`, when `segment_ids` are given):
+            One pooled row per segment, ordered by batch row, then by segment id (1, 2, ...).
+        domain_logits (`torch.FloatTensor` of shape `(num_segments or batch, num_domains)`, when a domain head exists):
+            Domain logits of each segment (or each clip when there are no segment ids).
+        emotion_loss, domain_loss (`torch.FloatTensor` of shape `()`, when their labels are given).
+        hidden_states (`tuple(torch.FloatTensor)`, when `output_hidden_states=True`):
+            Input embeddings and the output of every encoder layer, each `(batch, frames, d_model)`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    frame_logits: torch.FloatTensor | None = None
+    frame_mask: torch.BoolTensor | None = None
+    pooled_features: torch.FloatTensor | None = None
+    segment_logits: torch.FloatTensor | None = None
+    domain_logits: torch.FloatTensor | None = None
+    emotion_loss: torch.FloatTensor | None = None
+    domain_loss: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+class _GradientReversal(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return -grad_output
+
+
+def grad_reverse(x: torch.Tensor) -> torch.Tensor:
+    """Identity forward, negated gradient backward (Ganin et al. 2016)."""
+    return _GradientReversal.apply(x)
+
+
+class EmotionWhisperPreTrainedModel(PreTrainedModel):
+    config_class = EmotionWhisperConfig
+    config: EmotionWhisperConfig
+    base_model_prefix = "emotion_whisper"
+    main_input_name = "input_features"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["WhisperEncoderLayer"]
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            module.weight.normal_(mean=0.0, std=self.config.init_std)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, WhisperEncoder):
+            # Whisper's fixed sinusoidal position table (transformers' `sinusoids`).
+            length, channels = module.embed_positions.weight.shape
+            log_timescale = torch.log(torch.tensor(10000.0)) / (channels // 2 - 1)
+            inv = torch.exp(-log_timescale * torch.arange(channels // 2))
+            scaled = torch.arange(length).view(-1, 1) * inv.view(1, -1)
+            module.embed_positions.weight.copy_(torch.cat([scaled.sin(), scaled.cos()], dim=1))
+
+
+class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
+    r"""
+    Whisper encoder, then one linear emotion head applied to every encoder frame (50 per second), and one linear
+    domain head behind a gradient-reversal layer.
+
+    The paper writes the loss as L = CE_emo - w_d * CE_dom (w_d = `config.domain_loss_weight`, 0.01). This model
+    computes L = CE_emo + w_d * CE_dom with the reversal layer between the pooled encoder features and the domain
+    head: the domain head receives +w_d * dCE_dom, so it keeps learning to classify domains, while every encoder
+    weight receives exactly -w_d * dCE_dom, the gradient of the paper's loss. The encoder thus ascends the domain loss
+    and unlearns speaker, corpus and language.
+    """
+
+    def __init__(self, config: EmotionWhisperConfig):
+        super().__init__(config)
+        self.encoder = WhisperEncoder(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.emotion_head = nn.Linear(config.d_model, config.num_labels)
+        self.domain_head = nn.Linear(config.d_model, config.num_domains) if config.num_domains > 0 else None
+        self.adaptation = None  # unsupervised domain adaptation, see set_adaptation
+        self.post_init()
+        if config.freeze_conv_stem:
+            self.freeze_conv_stem()
+
+    def set_adaptation(self, adaptation: dict | None):
+        """Unsupervised adaptation to a target domain, applied in every forward until cleared with None:
+        `feature_scale`/`feature_shift` (d_model) map the encoder output affinely before the heads;
+        `logit_shift` (num_labels) is added to the emotion logits. See modeling_emotion_whisper.adaptation."""
+        if adaptation is None:
+            self.adaptation = None
+            return
+        known = {"feature_scale", "feature_shift", "logit_shift"}
+        tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in adaptation.items() if k in known}
+        sizes = {"feature_scale": self.config.d_model, "feature_shift": self.config.d_model,
+                 "logit_shift": self.config.num_labels}
+        for key, value in tensors.items():
+            if value.shape != (sizes[key],):
+                raise ValueError(f"adaptation {key} has shape {tuple(value.shape)}, expected ({sizes[key]},)")
+        self.adaptation = tensors
+
+    def freeze_conv_stem(self):
+        """Stop gradients into the two input convolutions (paper 2.5)."""
+        for module in (self.encoder.conv1, self.encoder.conv2):
+            module.requires_grad_(False)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        model = super().from_pretrained(*args, **kwargs)
+        if model.config.freeze_conv_stem:  # loading replaces the parameters, and with them requires_grad
+            model.freeze_conv_stem()
+        return model
+
+    @classmethod
+    def from_whisper(cls, name_or_path: str, revision: str | None = None, token=None, **config_overrides):
+        """Build the model from any Whisper checkpoint (a Hub id such as `openai/whisper-medium`, or a folder),
+        copying the encoder weights and nothing else. Heads start random; `config_overrides` set head options,
+        e.g. `num_domains=...` or `id2label=...`."""
+        from transformers import WhisperConfig, WhisperForAudioClassification
+
+        whisper_config = WhisperConfig.from_pretrained(name_or_path, revision=revision, token=token)
+        settings = whisper_config.to_dict()
+        for key in ("model_type", "architectures", "auto_map", "id2label", "label2id", "transformers_version",
+                    "dtype", "torch_dtype", "_name_or_path", "problem_type"):
+            settings.pop(key, None)
+        settings.update(config_overrides)
+        model = cls(EmotionWhisperConfig(**settings))
+        # WhisperForAudioClassification holds only an encoder, so the decoder of a full checkpoint is never loaded.
+        verbosity = transformers_logging.get_verbosity()
+        transformers_logging.set_verbosity_error()  # its own head is "missing" by design; the report only confuses
+        try:
+            source = WhisperForAudioClassification.from_pretrained(
+                name_or_path, revision=revision, token=token, dtype=torch.float32, use_safetensors=True
+            )
+        finally:
+            transformers_logging.set_verbosity(verbosity)
+        model.encoder.load_state_dict(source.encoder.state_dict(), strict=True)
+        model.config._name_or_path = str(name_or_path)
+        model.config.base_model = str(name_or_path)
+        return model
+
+    def _encode(self, input_features, mel_mask, output_hidden_states):
+        """Masked Whisper encoder. mel_mask: (batch, mel_frames) bool. Returns hidden (batch, frames, d_model),
+        frame mask (batch, frames) and the tuple of hidden states."""
+        enc = self.encoder
+        input_features = input_features.to(enc.conv1.weight.dtype)
+        keep = mel_mask[:, None, :].to(input_features.dtype)
+        # Zeroing padded mel frames before each convolution makes a clip's valid frames independent of whatever
+        # follows it: the convolutions then see exactly the zero padding they see on an unpadded clip.
+        x = nn.functional.gelu(enc.conv1(input_features * keep)) * keep
+        x = nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
+        frame_mask = mel_mask[:, ::2]
+        n_frames = x.shape[1]
+        x = x + enc.embed_positions.weight[:n_frames]
+        x = nn.functional.dropout(x, p=enc.dropout, training=self.training)
+
+        additive = torch.zeros(frame_mask.shape, dtype=x.dtype, device=x.device)
+        additive = additive.masked_fill(~frame_mask, torch.finfo(x.dtype).min)[:, None, None, :]
+        additive = additive.expand(-1, 1, n_frames, n_frames)
+        hidden_states = (x,) if output_hidden_states else None
+        for layer in enc.layers:
+            if self.training and enc.layerdrop > 0 and torch.rand([]) < enc.layerdrop:
+                continue
+            x = layer(x, additive)
+            if output_hidden_states:
+                hidden_states = hidden_states + (x,)
+        return enc.layer_norm(x), frame_mask, hidden_states
+
+    @staticmethod
+    def _pool_segments(hidden, frame_segments):
+        """Mean of `hidden` (batch, frames, dim) over each segment id > 0. Returns (num_segments, dim), ordered by
+        batch row and then segment id."""
+        per_row = frame_segments.max(dim=1).values.clamp(min=0)
+        offsets = torch.cumsum(per_row, 0) - per_row
+        total = int(per_row.sum())
+        flat_ids = (offsets[:, None] + frame_segments - 1).reshape(-1)
+        valid = (frame_segments > 0).reshape(-1)
+        flat_hidden = hidden.reshape(-1, hidden.shape[-1])[valid]
+        sums = hidden.new_zeros(total, hidden.shape[-1]).index_add_(0, flat_ids[valid], flat_hidden)
+        counts = hidden.new_zeros(total).index_add_(0, flat_ids[valid], hidden.new_ones(flat_hidden.shape[0]))
+        return sums / counts.clamp(min=1)[:, None]
+
+    def adjust_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Post-hoc logit adjustment (Menon et al. 2021): logits - tau * log(training prior); classes with prior 0
+        are not adjusted."""
+        if self.config.label_prior is None:
+            raise ValueError("Logit adjustment needs config.label_prior (the training label distribution).")
+        prior = torch.tensor(self.config.label_prior, dtype=logits.dtype, device=logits.device)
+        prior = prior / prior.sum()
+        # A class the training data never had (prior 0) is left alone: boosting it by -log(0) would make it win.
+        log_prior = torch.where(prior > 0, torch.log(prior.clamp(min=1e-12)), torch.zeros_like(prior))
+        return logits - self.config.logit_adjustment_tau * log_prior
+
+    def emotion_loss_fn(self, logits, labels):
+        """Soft-label cross-entropy (labels: probability vectors, or class ids with -100 ignored), or sigmoid + MSE."""
+        if self.config.emotion_loss == "sigmoid_mse":
+            return nn.functional.mse_loss(torch.sigmoid(logits.float()), labels.to(logits.device).float())
+        if labels.dtype in (torch.int64, torch.int32):
+            return nn.functional.cross_entropy(logits.float(), labels.to(logits.device), ignore_index=-100)
+        labels = labels.to(logits.device).float()
+        return -(labels * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+
+    def forward(
+        self,
+        input_features: torch.FloatTensor,
+        attention_mask: torch.Tensor | None = None,
+        segment_ids: torch.LongTensor | None = None,
+        labels: torch.Tensor | None = None,
+        domain_labels: torch.LongTensor | None = None,
+        apply_logit_adjustment: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> EmotionWhisperOutput:
+        r"""
+        Args:
+            input_features (`torch.FloatTensor` of shape `(batch, num_mel_bins, mel_frames)`):
+                Whisper log-mel features, any length up to 3000 frames (30 s). Padding goes at the end.
+            attention_mask (`torch.Tensor` of shape `(batch, mel_frames)`, *optional*):
+                1 for audio, 0 for padding. Trailing frames padded in every row are dropped before the encoder.
+            segment_ids (`torch.LongTensor` of shape `(batch, mel_frames)`, *optional*):
+                Several clips packed into one row: 1, 2, ... per clip, 0 for padding. Implies the attention mask.
+                Gives `segment_logits`, and then `labels` and `domain_labels` have one row per segment.
+            labels (`torch.Tensor`, *optional*):
+                `(n, num_labels)` soft labels (probability vectors, or targets in [0, 1] for "sigmoid_mse"), or `(n,)`
+                class ids; n is the number of segments if `segment_ids` are given, otherwise the batch size.
+            domain_labels (`torch.LongTensor` of shape `(n,)`, *optional*):
+                Domain id of each segment (or clip); -100 is ignored.
+            apply_logit_adjustment (`bool`, *optional*, defaults to `config.apply_logit_adjustment`):
+                Subtract tau * log(prior) from the returned logits. Losses always use the raw logits.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if input_features.dim() != 3 or input_features.shape[1] != self.config.num_mel_bins:
+            raise ValueError(
+                f"input_features must have shape (batch, {self.config.num_mel_bins}, frames), got "
+                f"{tuple(input_features.shape)}; compute them with the WhisperFeatureExtractor saved with this model."
+            )
+        if input_features.shape[-1] > MAX_MEL_FRAMES:
+            raise ValueError(
+                f"input_features hold {input_features.shape[-1]} mel frames; the encoder takes at most "
+                f"{MAX_MEL_FRAMES} (30 s). Cut longer audio into windows (see emotion-whisper timeline)."
+            )
+        if segment_ids is not None:
+            mel_mask = segment_ids > 0
+        elif attention_mask is not None:
+            mel_mask = attention_mask.bool()
+        else:
+            mel_mask = torch.ones(input_features.shape[0], input_features.shape[-1], dtype=torch.bool,
+                                  device=input_features.device)
+        mel_mask = mel_mask.to(input_features.device)
+        # Frames padded in every row carry nothing: drop them, so a short clip padded to 30 s costs its own length.
+        used = int(mel_mask.any(dim=0).nonzero().max()) + 1 if mel_mask.any() else 1
+        input_features, mel_mask = input_features[..., :used], mel_mask[:, :used]
+        if segment_ids is not None:
+            segment_ids = segment_ids[:, :used].to(input_features.device)
+
+        hidden, frame_mask, hidden_states = self._encode(
+            input_features, mel_mask, output_hidden_states or self.config.output_hidden_states
+        )
+        features = self.dropout(hidden)
+        if self.adaptation is not None and "feature_scale" in self.adaptation:
+            scale = self.adaptation["feature_scale"].to(features)
+            features = features * scale + self.adaptation["feature_shift"].to(features)
+        frame_logits = self.emotion_head(features)
+        weights = frame_mask.to(frame_logits.dtype)[..., None]
+        clip_hidden = (features * weights).sum(1) / weights.sum(1).clamp(min=1)
+        logits = self.emotion_head(clip_hidden)
+
+        segment_logits = None
+        pooled = clip_hidden
+        if segment_ids is not None:
+            pooled = self._pool_segments(features, segment_ids[:, ::2])
+            segment_logits = self.emotion_head(pooled)
+
+        domain_logits = None
+        if self.domain_head is not None:
+            domain_input = grad_reverse(pooled) if self.config.domain_gradient_reversal else pooled
+            domain_logits = self.domain_head(domain_input)
+
+        emotion_loss = domain_loss = loss = None
+        if labels is not None:
+            emotion_loss = self.emotion_loss_fn(segment_logits if segment_logits is not None else logits, labels)
+            loss = emotion_loss
+        if domain_labels is not None and domain_logits is not None:
+            domain_loss = nn.functional.cross_entropy(
+                domain_logits.float(), domain_labels.to(domain_logits.device), ignore_index=-100
+            )
+            weighted = self.config.domain_loss_weight * domain_loss
+            loss = weighted if loss is None else loss + weighted
+
+        if self.adaptation is not None and "logit_shift" in self.adaptation:
+            shift = self.adaptation["logit_shift"].to(logits)
+            logits, frame_logits = logits + shift, frame_logits + shift
+            segment_logits = segment_logits + shift if segment_logits is not None else None
+        adjust = self.config.apply_logit_adjustment if apply_logit_adjustment is None else apply_logit_adjustment
+        if adjust:
+            logits, frame_logits = self.adjust_logits(logits), self.adjust_logits(frame_logits)
+            if segment_logits is not None:
+                segment_logits = self.adjust_logits(segment_logits)
+
+        output = EmotionWhisperOutput(
+            loss=loss, logits=logits, frame_logits=frame_logits, frame_mask=frame_mask, pooled_features=clip_hidden,
+            segment_logits=segment_logits, domain_logits=domain_logits, emotion_loss=emotion_loss,
+            domain_loss=domain_loss, hidden_states=hidden_states,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save weights, config and code, plus what `pipeline("audio-classification")` needs: the feature-extractor
+        settings (with attention masks) and the registration of this project's audio pipeline."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        has_pipeline = os.path.exists(os.path.join(here, PIPELINE_FILE))
+        if has_pipeline:
+            self.config.custom_pipelines = {
+                "audio-classification": {
+                    "impl": f"{PIPELINE_FILE[:-3]}.{PIPELINE_CLASS}",
+                    "pt": ["AutoModelForAudioClassification"],
+                    "tf": [],
+                    "type": "audio",
+                }
+            }
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if not kwargs.get("is_main_process", True):
+            return
+        if has_pipeline:
+            pipeline_file = os.path.join(here, PIPELINE_FILE)
+            for source in [pipeline_file, *get_relative_import_files(pipeline_file)]:
+                shutil.copyfile(source, os.path.join(save_directory, os.path.basename(source)))
+        if not os.path.exists(os.path.join(save_directory, "preprocessor_config.json")):
+            WhisperFeatureExtractor(feature_size=self.config.num_mel_bins, return_attention_mask=True).save_pretrained(
+                save_directory
+            )
+
+
+__all__ = ["EmotionWhisperOutput", "WhisperForEmotionClassification", "EmotionWhisperPreTrainedModel",
+           "grad_reverse"]
