@@ -2,13 +2,17 @@
 
 From each corpus's held-out clips (speakers never seen in training), build seeded concatenations with known
 changes: 2 to 8 clips (more for corpora of very short clips, until 10 s), adjacent clips of different emotions,
-10 to 60 s. Run the timeline on each and compare with the clip boundaries:
-- frame accuracy: arg-max of the frame probabilities (every 20 ms frame, labels banned to the corpus's set),
+10 to 60 s. The reference of each clip is its speech span (the clip trimmed of leading and trailing silence, frames
+within 40 dB of the clip's loudest; acted clips hold up to a second of silence at each end, where no emotion can be
+heard). Run the timeline on each and compare:
+- frame accuracy: arg-max of the frame probabilities on reference speech frames (20 ms frames, labels banned to
+  the corpus's set; frames the timeline calls no speech take the label before them),
 - segment micro-F1: a predicted segment counts when it has the label of a reference segment it overlaps with
   IoU >= 0.5 (one-to-one),
-- change-point F1: predicted changes within 0.5 s of a true change (one-to-one),
-- EDER, emotion diarization error rate (SpeechBrain ZED): (missed + false alarm + confused duration) / reference
-  duration, on the final segments (no-speech gaps count as missed).
+- change-point F1: predicted changes within 0.5 s of a true change (one-to-one); a change between two segments
+  separated by a pause is placed in the middle of the pause, for the reference and the prediction alike,
+- EDER, emotion diarization error rate (as SpeechBrain's ZED recipe): (missed + false alarm + confused duration) /
+  reference speech duration, on the final segments.
 
     python benchmarks/temporal.py --model checkpoints/emotion-whisper-base --dataset_path data/speaker-split \
         --split validation --per_corpus 40
@@ -26,6 +30,15 @@ from modeling_emotion_whisper.configuration_emotion_whisper import EMOTIONS
 from modeling_emotion_whisper.inference import load_model, segments_from_frames, timeline
 
 RATE = 50  # frames per second of the comparison
+
+
+def speech_span(wave, silence_db: float = 40.0):
+    """(start, end) in seconds of the frames within `silence_db` of the clip's loudest 20 ms frame."""
+    frame = 16000 // RATE
+    n = max(1, wave.size // frame)
+    energy = 10 * np.log10(np.mean(wave[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(energy > energy.max() - silence_db)
+    return loud[0] / RATE, (loud[-1] + 1) / RATE
 
 
 def make_concatenation(rows, rng, min_seconds=10.0, max_seconds=60.0, max_clips=8, hard_cap=16):
@@ -90,8 +103,8 @@ def evaluate_one(result, reference, allowed, smoothing, min_segment):
     segments = segments_from_frames(probs, result.speech, RATE, names, smoothing, min_segment)
     hyp = [(s.start, s.end, names.index(s.emotion)) for s in segments]
     seg_hits = match_count(hyp, reference, lambda p, r: p[2] == r[2] and iou(p, r) >= 0.5)
-    true_changes = [r[0] for r in reference[1:]]
-    hyp_changes = [b[0] for a, b in zip(hyp, hyp[1:]) if a[2] != b[2]]
+    true_changes = [(a[1] + b[0]) / 2 for a, b in zip(reference, reference[1:])]
+    hyp_changes = [(a[1] + b[0]) / 2 for a, b in zip(hyp, hyp[1:]) if a[2] != b[2]]
     change_hits = match_count(hyp_changes, true_changes, lambda p, r: abs(p - r) <= 0.5)
     hyp_frames = np.full(n, -1)
     for start, end, label in hyp:
@@ -132,7 +145,8 @@ def main():
                     row = rows[k]
                     wave = load_audio(row["path"], offset=row.get("offset", 0.0), duration=row["duration"])
                     waves.append(wave)
-                    reference.append((t, t + wave.size / 16000, row["label"]))
+                    start, end = speech_span(wave)
+                    reference.append((t + start, t + end, row["label"]))
                     t += wave.size / 16000
                 path = Path(tmp, f"{corpus}-{i}.flac")
                 sf.write(path, np.concatenate(waves), 16000)

@@ -48,3 +48,18 @@ def test_concatenations_change_emotion_and_respect_lengths():
         labels = [rows["label"][i] for i in chosen]
         assert 2 <= len(chosen) <= 16 and all(a != b for a, b in zip(labels, labels[1:]))
         assert 10.0 <= 3.0 * len(chosen) <= 60.0
+
+
+def test_speech_span_trims_silence_and_changes_sit_in_pauses():
+    from conftest import synth_speech
+
+    wave = np.concatenate([np.zeros(8000, np.float32), synth_speech(1.0), np.zeros(16000, np.float32)])
+    start, end = temporal.speech_span(wave)
+    assert start == pytest.approx(0.5, abs=0.05) and end == pytest.approx(1.5, abs=0.05)
+    # reference: speech 0-1 s and 2-3 s; prediction: the same, so the change is at 1.5 s for both
+    reference = [(0.0, 1.0, 5), (2.0, 3.0, 1)]
+    frames = np.repeat([5, 5, 1], [50, 50, 50])
+    speech = np.ones(150, dtype=bool)
+    speech[50:100] = False
+    score = temporal.evaluate_one(fake_timeline(frames, speech), reference, [1, 5], 0.0, 0.0)
+    assert score["changes"] == (1, 1, 1) and score["eder"] == 0.0 and score["segments"] == (2, 2, 2)
