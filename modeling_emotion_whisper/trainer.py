@@ -134,13 +134,6 @@ class EmotionTrainer(Trainer):
             total += loss.detach()
         return total
 
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            outputs = model(**inputs)
-        loss = outputs.loss.detach() if outputs.loss is not None else None
-        return loss, outputs.logits.detach(), inputs.get("labels")
-
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
             optimizer = optimizer if optimizer is not None else self.optimizer
