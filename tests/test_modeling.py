@@ -248,3 +248,18 @@ def test_whisper_base_from_shared_serves_the_pipeline(tmp_path):
     model.save_pretrained(tmp_path / "model")
     lines = _run_pipeline_in_fresh_process(tmp_path / "model", tmp_path)
     assert lines[:3] == [f"{sorted(EMOTIONS)} 1.0"] * 3
+
+
+def test_pipeline_batches_clips_of_any_length_like_single_calls(tiny_model, tmp_path):
+    from transformers import pipeline
+
+    from conftest import synth_speech
+
+    tiny_model.save_pretrained(tmp_path)
+    pipe = pipeline("audio-classification", model=str(tmp_path), trust_remote_code=True)
+    clips = [synth_speech(1.0, seed=1), synth_speech(65.0, seed=2), synth_speech(1.7, seed=3)]  # one is 3 windows
+    single = [pipe(clip, top_k=None) for clip in clips]
+    batched = pipe(clips, batch_size=2, top_k=None)
+    for a, b in zip(single, batched):
+        assert [r["label"] for r in a] == [r["label"] for r in b]
+        assert np.allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-5)
