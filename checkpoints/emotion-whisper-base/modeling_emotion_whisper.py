@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, WhisperFeatureExtractor
 from transformers.dynamic_module_utils import get_relative_import_files
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from transformers.models.whisper.modeling_whisper import WhisperEncoder, sinusoids
 from transformers.utils import ModelOutput
 from transformers.utils import logging as transformers_logging
 
@@ -97,13 +97,8 @@ class EmotionWhisperPreTrainedModel(PreTrainedModel):
             module.weight.normal_(mean=0.0, std=self.config.init_std)
             if module.bias is not None:
                 module.bias.zero_()
-        elif isinstance(module, WhisperEncoder):
-            # Whisper's fixed sinusoidal position table (transformers' `sinusoids`).
-            length, channels = module.embed_positions.weight.shape
-            log_timescale = torch.log(torch.tensor(10000.0)) / (channels // 2 - 1)
-            inv = torch.exp(-log_timescale * torch.arange(channels // 2))
-            scaled = torch.arange(length).view(-1, 1) * inv.view(1, -1)
-            module.embed_positions.weight.copy_(torch.cat([scaled.sin(), scaled.cos()], dim=1))
+        elif isinstance(module, WhisperEncoder):  # Whisper's fixed sinusoidal position table
+            module.embed_positions.weight.copy_(sinusoids(*module.embed_positions.weight.shape))
 
 
 class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):

@@ -7,14 +7,36 @@ of its 30 s windows. Saved next to the model; loaded by `pipeline(..., trust_rem
 """
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
+from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
+from transformers.utils import ModelOutput
 
 from .audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
 
 WINDOW_SECONDS = 30
+
+
+@dataclass
+class ClipLogits(ModelOutput):
+    logits: torch.Tensor | None = None
+
+
+def collate_clips(items):
+    """Batch clips of different lengths (each possibly several 30 s windows): pad the mel frames at the end (the
+    model masks them) and remember how many windows belong to each clip."""
+    longest = max(item["input_features"].shape[-1] for item in items)
+    features, masks = [], []
+    for item in items:
+        pad = longest - item["input_features"].shape[-1]
+        features.append(torch.nn.functional.pad(item["input_features"], (0, pad)))
+        masks.append(torch.nn.functional.pad(item["attention_mask"], (0, pad)))
+    return {"input_features": torch.cat(features), "attention_mask": torch.cat(masks),
+            "window_counts": torch.tensor([item["input_features"].shape[0] for item in items])}
 
 
 class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
@@ -67,12 +89,23 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
             features["input_features"] = features["input_features"].to(self.dtype)
         return features
 
+    def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
+        if batch_size == 1:
+            return super().get_iterator(inputs, num_workers, batch_size, preprocess_params, forward_params,
+                                        postprocess_params)
+        dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
+        loader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size, collate_fn=collate_clips)
+        model_iterator = PipelineIterator(loader, self.forward, forward_params, loader_batch_size=batch_size)
+        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+
     def _forward(self, model_inputs, apply_logit_adjustment=None):
+        counts = model_inputs.pop("window_counts", None)
         outputs = self.model(**model_inputs, apply_logit_adjustment=apply_logit_adjustment)
-        # Several 30 s windows: weight each window's clip logits by its number of valid frames.
+        # A clip of several 30 s windows: weight each window's logits by its number of valid frames.
+        counts = [outputs.logits.shape[0]] if counts is None else counts.tolist()
         weights = outputs.frame_mask.sum(dim=1, keepdim=True).to(outputs.logits.dtype)
-        outputs["logits"] = (outputs.logits * weights).sum(0, keepdim=True) / weights.sum()
-        return outputs
+        pooled = [(lo * w).sum(0) / w.sum() for lo, w in zip(outputs.logits.split(counts), weights.split(counts))]
+        return ClipLogits(logits=torch.stack(pooled))
 
     def postprocess(self, model_outputs, top_k=5, function_to_apply=None):
         if function_to_apply is None:
