@@ -263,3 +263,23 @@ def test_pipeline_batches_clips_of_any_length_like_single_calls(tiny_model, tmp_
     for a, b in zip(single, batched):
         assert [r["label"] for r in a] == [r["label"] for r in b]
         assert np.allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-5)
+
+
+def test_sample_level_attention_masks_are_understood(tiny_model):
+    # transformers' stock pipeline calls the feature extractor without return_attention_mask=True, which then
+    # returns one mask entry per audio sample
+    from transformers import WhisperFeatureExtractor
+
+    from conftest import synth_speech
+
+    extractor = WhisperFeatureExtractor(feature_size=80, return_attention_mask=True)
+    wave = synth_speech(3.0)
+    sample_level = extractor(wave, sampling_rate=16000, return_tensors="pt")
+    frame_level = extractor(wave, sampling_rate=16000, return_attention_mask=True, return_tensors="pt")
+    assert sample_level["attention_mask"].shape[-1] == 480000 and frame_level["attention_mask"].shape[-1] == 3000
+    with torch.no_grad():
+        a = tiny_model(**sample_level).logits
+        b = tiny_model(**frame_level).logits
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="mel frames"):
+        tiny_model(input_features=frame_level["input_features"], attention_mask=torch.ones(1, 4500))
