@@ -249,6 +249,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         labels: torch.Tensor | None = None,
         domain_labels: torch.LongTensor | None = None,
         apply_logit_adjustment: bool | None = None,
+        trim_padding: bool = True,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
@@ -269,6 +270,9 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                 Domain id of each segment (or clip); -100 is ignored.
             apply_logit_adjustment (`bool`, *optional*, defaults to `config.apply_logit_adjustment`):
                 Subtract tau * log(prior) from the returned logits. Losses always use the raw logits.
+            trim_padding (`bool`, defaults to `True`):
+                Drop mel frames that are padding in every row before the encoder. The answer is the same either way
+                (padding is masked); False spends the full compute, as a padded pipeline does.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if input_features.dim() != 3 or input_features.shape[1] != self.config.num_mel_bins:
@@ -285,12 +289,21 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             mel_mask = segment_ids > 0
         elif attention_mask is not None:
             mel_mask = attention_mask.bool()
+            frames = input_features.shape[-1]
+            if mel_mask.shape[-1] != frames:
+                # A sample-level mask (WhisperFeatureExtractor called without return_attention_mask=True, as
+                # transformers' stock pipeline does): one entry per 160 samples is the mel-frame mask.
+                hop = mel_mask.shape[-1] // frames
+                if hop < 2 or mel_mask.shape[-1] - hop * frames >= hop:
+                    raise ValueError(f"attention_mask has {mel_mask.shape[-1]} entries for {frames} mel frames; pass "
+                                     "one per mel frame (return_attention_mask=True in the feature extractor call)")
+                mel_mask = mel_mask[:, ::hop][:, :frames]
         else:
             mel_mask = torch.ones(input_features.shape[0], input_features.shape[-1], dtype=torch.bool,
                                   device=input_features.device)
         mel_mask = mel_mask.to(input_features.device)
         # Frames padded in every row carry nothing: drop them, so a short clip padded to 30 s costs its own length.
-        used = int(mel_mask.any(dim=0).nonzero().max()) + 1 if mel_mask.any() else 1
+        used = int(mel_mask.any(dim=0).nonzero().max()) + 1 if mel_mask.any() and trim_padding else mel_mask.shape[1]
         input_features, mel_mask = input_features[..., :used], mel_mask[:, :used]
         if segment_ids is not None:
             segment_ids = segment_ids[:, :used].to(input_features.device)
