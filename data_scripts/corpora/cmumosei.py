@@ -8,7 +8,6 @@ Each utterance is a region of its video's WAV (no audio is cut or copied). Label
 become neutral). Official count: 23259 labelled segments (paper 23258). Needs h5py.
 """
 
-import json
 
 from .base import Corpus, CorpusError, Utterance, find_file
 
@@ -39,7 +38,7 @@ def items(root):
             fields = line.strip().split("___", 4)
             if len(fields) < 4:
                 continue
-            video, clip, start, end = fields[0], fields[1], float(fields[2]), float(fields[3])
+            video, start, end = fields[0], float(fields[2]), float(fields[3])
             scores = labels.get((video, round(start, 3), round(end, 3)))
             if scores is None or end <= start:
                 continue
