@@ -132,10 +132,14 @@ def main(argv=None):
             logits[mask] = adapt_logits(args.adaptation, model, logits[mask], features[mask], speakers)
     results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)
     if args.random_baseline:
-        model.set_adaptation(None)
         torch.manual_seed(args.seed)
         model.emotion_head.reset_parameters()
-        random_logits = predict_logits(model, rows, collator, args.batch_size, desc="random head")
+        if args.adaptation_json:  # the pooled features above were adapted: the baseline needs the raw ones
+            model.set_adaptation(None)
+            random_logits = predict_logits(model, rows, collator, args.batch_size, desc="random head")
+        else:  # clip logits are a linear function of the pooled features: no second pass over the audio
+            with torch.no_grad():
+                random_logits = model.emotion_head(torch.from_numpy(features)).numpy()
         results["random_head"] = score(random_logits, rows, label_names)["per_corpus"]
 
     # 6. Reports.
