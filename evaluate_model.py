@@ -23,6 +23,7 @@ from transformers import HfArgumentParser, WhisperFeatureExtractor
 from modeling_emotion_whisper import WhisperForEmotionClassification
 from modeling_emotion_whisper.adaptation import adapt_logits, load_adaptation
 from modeling_emotion_whisper.evaluation import predict_logits, score
+from modeling_emotion_whisper.inference import label_names as model_label_names
 from modeling_emotion_whisper.metrics import markdown_table
 from modeling_emotion_whisper.packing import ClipCollator
 
@@ -109,7 +110,7 @@ def main(argv=None):
         raise SystemExit(f"{args.model} has no config.json: pass a folder saved by train.py or save_pretrained")
     model = WhisperForEmotionClassification.from_pretrained(args.model, dtype=torch.float32).eval()
     collator = ClipCollator(WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True))
-    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    label_names = model_label_names(model)
     prior = None if args.no_logit_adjustment else model.config.label_prior
 
     # 4-5. Logits (adapted on request) and scores.

@@ -24,6 +24,7 @@ from transformers import WhisperFeatureExtractor
 from modeling_emotion_whisper import WhisperForEmotionClassification
 from modeling_emotion_whisper.adaptation import adapt_logits, estimate, apply_offline, few_shot_finetune
 from modeling_emotion_whisper.evaluation import predict_logits
+from modeling_emotion_whisper.inference import label_names
 from modeling_emotion_whisper.metrics import evaluate_logits
 from modeling_emotion_whisper.packing import ClipCollator
 
@@ -65,7 +66,7 @@ def main():
     for corpus in args.corpora.split(","):
         model = WhisperForEmotionClassification.from_pretrained(f"{args.runs}/loco-{corpus}/final",
                                                                 dtype=torch.float32).eval()
-        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        names = label_names(model)
         collator = ClipCollator(WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True))
         rows = everything.filter(lambda d: d == corpus, input_columns="dataset")
         labels, speakers = np.asarray(rows["label"]), np.asarray(rows["speaker"])

@@ -17,7 +17,7 @@ from transformers import WhisperFeatureExtractor
 
 from modeling_emotion_whisper.audio import load_audio
 from modeling_emotion_whisper.evaluation import predict_logits, score
-from modeling_emotion_whisper.inference import load_model
+from modeling_emotion_whisper.inference import label_names, load_model
 from modeling_emotion_whisper.packing import ClipCollator
 
 
@@ -48,7 +48,7 @@ def main():
     rows = load_from_disk(args.dataset_path)[args.split]
     rows = rows.shuffle(seed=args.seed).select(range(min(args.clips, len(rows))))
     model, _ = load_model(args.model)
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    names = label_names(model)
     collator = ClipCollator(WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True))
     results = {}
     for name, run in (("unpadded, batched (this project)", lambda: predict_logits(model, rows, collator, args.batch_size)),

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .inference import label_names
 from .metrics import decision_logits, evaluate_logits
 
 
@@ -62,7 +63,7 @@ def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment:
         model.config.source_feature_mean = [float(x) for x in features.mean(0)]
         model.config.source_feature_std = [float(x) for x in features.std(0)]
     prior = model.config.label_prior if logit_adjustment else None
-    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)
-    results["label_names"] = label_names
+    names = label_names(model)
+    results = score(logits, rows, names, prior, model.config.logit_adjustment_tau)
+    results["label_names"] = names
     return results

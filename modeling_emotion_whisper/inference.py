@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLING_RATE, AudioError, audio_info, load_audio, stream_audio
+from .packing import mel_features
 
 FRAME_RATE = 50  # encoder frames per second
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "emotion-whisper-base"
@@ -38,15 +39,9 @@ def load_model(path=None, device: str = "cpu", dtype=torch.float32):
     return model, extractor
 
 
-def _features(extractor, waves):
-    out = extractor(waves, sampling_rate=SAMPLING_RATE, padding="longest", return_attention_mask=True,
-                    return_tensors="pt")
-    return out["input_features"], out["attention_mask"]
-
-
 @torch.no_grad()
 def _forward(model, extractor, waves, adjust: bool):
-    features, mask = _features(extractor, waves)
+    features, mask = mel_features(extractor, waves)
     device, dtype = model.device, model.dtype
     return model(input_features=features.to(device, dtype), attention_mask=mask.to(device),
                  apply_logit_adjustment=adjust)

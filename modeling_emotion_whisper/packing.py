@@ -81,10 +81,11 @@ class PackedSteps(torch.utils.data.Dataset):
     micro-batches. Packs are drawn per epoch with seed (seed, epoch), identically in every process."""
 
     def __init__(self, durations, num_steps: int, packs_per_batch: int, schedule: list, seed: int,
-                 world_size: int = 1, window: float = 30.0, fill: float = 0.8):
+                 world_size: int = 1, window: float = 30.0, fill: float = 0.8, packs_per_epoch: int | None = None):
         self.durations, self.num_steps, self.packs_per_batch = list(durations), num_steps, packs_per_batch
         self.schedule, self.seed, self.world_size, self.window, self.fill = schedule, seed, world_size, window, fill
-        self.packs_per_epoch = len(make_packs(self.durations, seed, window, fill))
+        # the caller may already have packed epoch 0 to count the steps: no need to do it twice
+        self.packs_per_epoch = packs_per_epoch or len(make_packs(self.durations, seed, window, fill))
         self._cache = {}
         # where each step's packs start in the endless stream of packs
         self.offsets = [0]
@@ -113,11 +114,7 @@ class PackedSteps(torch.utils.data.Dataset):
         micro = [packs[j : j + self.packs_per_batch] for j in range(0, len(packs), self.packs_per_batch)]
         return {"step": step, "micro_batches": micro, "item": i}
 
-    def total_audio_seconds(self) -> float:
-        return float(np.minimum(self.durations, self.window).sum())
-
-
-def _mel_features(feature_extractor, waves: list[np.ndarray]):
+def mel_features(feature_extractor, waves: list[np.ndarray]):
     features = feature_extractor(waves, sampling_rate=SAMPLING_RATE, padding="longest", return_attention_mask=True,
                                  return_tensors="pt")
     return features["input_features"], features["attention_mask"]
@@ -166,7 +163,7 @@ class PackingCollator:
             segments.append(ids[: wave.size][::HOP])
             labels.append(self.soft[pack])
             domains.append(self.domains[pack])
-        features, mask = _mel_features(self.feature_extractor, waves)
+        features, mask = mel_features(self.feature_extractor, waves)
         segment_ids = torch.zeros(mask.shape, dtype=torch.long)
         for row, ids in enumerate(segments):
             n = min(ids.size, segment_ids.shape[1])
@@ -200,7 +197,7 @@ class ClipCollator:
     def __call__(self, rows: list[dict]) -> dict:
         waves = [load_audio(r["path"], offset=r.get("offset", 0.0), duration=r.get("duration"))
                  [: int(self.window * SAMPLING_RATE)] for r in rows]
-        features, mask = _mel_features(self.feature_extractor, waves)
+        features, mask = mel_features(self.feature_extractor, waves)
         batch = {"input_features": features, "attention_mask": mask}
         if "soft_label" in rows[0]:
             batch["labels"] = torch.tensor([r["soft_label"] for r in rows], dtype=torch.float32)

@@ -65,7 +65,7 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
                                 schedule, world)
     training_args.max_steps = num_steps
     steps = PackedSteps(durations, num_steps, packing.packs_per_batch, schedule, training_args.seed, world,
-                        packing.window_seconds, packing.fill)
+                        packing.window_seconds, packing.fill, packs_per_epoch=packs_per_epoch)
     augmenter = WaveformAugmenter(p=packing.augment_p) if packing.augment_p > 0 else None
     collator = PackingCollator(rows, feature_extractor, seed=training_args.seed, window=packing.window_seconds,
                                augmenter=augmenter, spec_augment_p=packing.spec_augment_p)
