@@ -126,11 +126,10 @@ def main(argv=None):
                       source_feature_std=[float(x) for x in features.std(0)])
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     if args.adaptation:
-        corpora = np.asarray(rows["dataset"])
+        corpora, speakers = np.asarray(rows["dataset"]), np.asarray(rows["speaker"])
         for name in sorted(set(corpora)):  # each corpus is its own target domain
             mask = corpora == name
-            speakers = np.asarray(rows["speaker"])[mask]
-            logits[mask] = adapt_logits(args.adaptation, model, logits[mask], features[mask], speakers)
+            logits[mask] = adapt_logits(args.adaptation, model, logits[mask], features[mask], speakers[mask])
     results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)
     if args.random_baseline:
         torch.manual_seed(args.seed)
