@@ -32,6 +32,7 @@ from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtr
 from modeling_emotion_whisper import WhisperForEmotionClassification
 from modeling_emotion_whisper.audio import AudioError, audio_info
 from modeling_emotion_whisper.evaluation import predict_logits
+from modeling_emotion_whisper.features import scores_from_logits
 from modeling_emotion_whisper.metrics import classification_metrics
 from modeling_emotion_whisper.packing import ClipCollator
 from modeling_emotion_whisper.trainer import PackingArguments, build_trainer, train_resuming
@@ -180,7 +181,10 @@ def main(argv=None):
     extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True)
 
     # 4-6. Packing, Trainer, training.
-    trainer, summary = build_trainer(model, training_args, train, extractor, packing)
+    try:
+        trainer, summary = build_trainer(model, training_args, train, extractor, packing)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     out = Path(training_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "run_config.json").write_text(json.dumps(
@@ -197,14 +201,15 @@ def main(argv=None):
         outputs = predict_logits(trainer.model, devel, collator)
         targets = np.asarray(devel["soft_label"])
         if regression:
-            results["devel"] = regression_metrics(1 / (1 + np.exp(-outputs)), targets, classes, args.threshold)
+            results["devel"] = regression_metrics(scores_from_logits(outputs, trainer.model).numpy(), targets, classes,
+                                                  args.threshold)
         else:
             results["devel"] = classification_metrics(targets.argmax(1), outputs.argmax(1), classes)
         logger.info("devel: %s", {k: v for k, v in results["devel"].items() if k != "confusion_matrix"})
     if parts.get("test"):
         test = Dataset.from_list(parts["test"])
         outputs = predict_logits(trainer.model, test, collator)
-        scores = 1 / (1 + np.exp(-outputs)) if regression else np.exp(outputs) / np.exp(outputs).sum(1, keepdims=True)
+        scores = scores_from_logits(outputs, trainer.model).numpy()  # sigmoid or a max-subtracted softmax
         with open(out / "predictions_test.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow([args.audio_column, *classes])

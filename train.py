@@ -97,7 +97,11 @@ def load_splits(data_args):
 
 def build_model(model_args, train, num_domains):
     """Step 3: from a Whisper checkpoint (new heads) or from a saved emotion-whisper model (continue training)."""
-    prior = np.asarray(train["soft_label"], dtype=np.float64).mean(axis=0)
+    # Logit adjustment's prior: the hard-label distribution of the training clips. A class that is never a hard
+    # label (e.g. "other", which gets soft mass only from neutral smoothing) has prior 0 and is not adjusted; the
+    # mean soft label would give it ~0.01 and a +4.8 nat boost for a class no clip was ever labelled with.
+    hard = np.asarray(train["label"], dtype=np.int64)
+    prior = np.bincount(hard, minlength=len(np.asarray(train[0]["soft_label"]))) / max(1, len(hard))
     try:
         found = EmotionWhisperConfig.get_config_dict(model_args.model_name_or_path)[0].get("model_type")
     except OSError:
@@ -108,6 +112,12 @@ def build_model(model_args, train, num_domains):
                     logit_adjustment_tau=model_args.logit_adjustment_tau)
     if is_ours:
         model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, **settings)
+        if model.config.num_domains != num_domains:
+            # Domain ids index this dataset's domain vocabulary, not the one the model was trained with, so the old
+            # rows mean nothing here: a new adversarial head of the right size (the emotion head is kept).
+            logger.warning("the model's domain head has %d domains, the data %d: starting a new domain head",
+                           model.config.num_domains, num_domains)
+            model.resize_domain_head(num_domains)
     else:
         model = WhisperForEmotionClassification.from_whisper(model_args.model_name_or_path, num_domains=num_domains,
                                                              **settings)
@@ -121,6 +131,8 @@ def main(argv=None):
     model_args, data_args, packing, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(training_args.seed)
+    if training_args.push_to_hub and not training_args.hub_model_id:  # before hours of training, not after
+        raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
 
     # 2. Data (filtering writes cache files: the main process goes first, the others reuse its cache).
     with training_args.main_process_first(desc="loading the corpus"):
@@ -137,7 +149,10 @@ def main(argv=None):
     # 4. Packing (Algorithm 1) and 5. the Trainer. Pushing goes through our release path after training (checked
     # folder, model card), not through the Trainer's own checkpoint pushes.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
-    trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing)
+    try:
+        trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     if training_args.process_index == 0:  # the resolved configuration, saved with the run
         os.makedirs(training_args.output_dir, exist_ok=True)
         resolved = {"model": asdict(model_args), "data": asdict(data_args), "packing": asdict(packing),
@@ -161,8 +176,6 @@ def main(argv=None):
         if push_to_hub:
             from modeling_emotion_whisper.release import ReleaseError, release
 
-            if not training_args.hub_model_id:
-                raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
             try:
                 release(final_dir, training_args.hub_model_id, out=Path(training_args.output_dir) / "release",
                         push_to_hub=True, eval_json=[final_dir / "eval_results.json"])

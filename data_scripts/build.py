@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import sys
+import zlib
 from collections import Counter, defaultdict
 from multiprocessing import Pool
 from pathlib import Path
@@ -23,31 +24,40 @@ from tqdm.auto import tqdm
 
 from data_scripts.corpora import REGISTRY
 from data_scripts.corpora.base import CorpusError
-from modeling_emotion_whisper.audio import AudioError, read_region
+from modeling_emotion_whisper.audio import AudioError, check_length, read_region
 from modeling_emotion_whisper.configuration_emotion_whisper import EMOTIONS
 from modeling_emotion_whisper.labels import harmonize, soft_labels
 
 logger = logging.getLogger("data_scripts.build")
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing audible
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: per-dataset split generators, validation_speakers.json, too-short and NaN clips skipped
 
 
 def probe(task: tuple) -> dict:
     """Decode one utterance (a file, or a region of one): duration, rate, peak, and a hash of its samples
-    (equal audio, equal hash)."""
+    (equal audio, equal hash). A file that training or evaluation could not use is skipped here, with the reason,
+    by the same rules they apply (audio.MIN_SECONDS, finite samples)."""
     key, path, offset, duration = task
     try:
-        data, rate = read_region(path, offset, duration, dtype="int16")
+        data, rate = read_region(path, offset, duration, dtype="float32")
     except AudioError as err:
         return {"key": key, "error": f"unreadable: {err}"}
     if data.shape[0] == 0:
         return {"key": key, "error": "empty: no samples"}
-    peak = float(np.abs(data.astype(np.int32)).max()) / 32768.0
+    if not np.isfinite(data).all():
+        return {"key": key, "error": "NaN or infinite samples"}
+    try:
+        check_length(data[:, 0], "clip", rate)
+    except AudioError as err:
+        return {"key": key, "error": f"too short: {str(err).split(': ', 1)[1]}"}
+    peak = float(np.abs(data).max())
     if peak < SILENCE_PEAK:
         return {"key": key, "error": f"silent: peak {peak:.1e}"}
+    # hashed as 16-bit PCM: the same recording decoded with a slightly different float rounding hashes the same
+    pcm = np.clip(np.round(data * 32768.0), -32768, 32767).astype(np.int16)
     return {
         "key": key, "duration": data.shape[0] / rate, "sampling_rate": int(rate), "channels": int(data.shape[1]),
-        "audio_sha1": hashlib.sha1(np.ascontiguousarray(data).tobytes()).hexdigest(),
+        "audio_sha1": hashlib.sha1(np.ascontiguousarray(pcm).tobytes()).hexdigest(),
     }
 
 
@@ -73,11 +83,13 @@ def _speaker_units(rows: list[dict]) -> list[list[int]]:
     return [units[key] for key in sorted(units)]
 
 
-def split_rows(rows: list[dict], mode: str, fraction: float, seed: int) -> list[str]:
+def split_rows(rows: list[dict], mode: str, fraction: float, seed: int, pinned: dict | None = None) -> list[str]:
     """'random': the paper's random split over distinct recordings; 'speaker': per dataset, whole speakers go to
-    validation until it holds `fraction` of that dataset, never its last speaker. Either way, all copies of
-    identical audio land in the same split."""
-    rng = np.random.default_rng(seed)
+    validation until it holds `fraction` of that dataset, never its last speaker. Each dataset draws from its own
+    generator (seeded by `seed` and its name), so adding or removing a corpus never moves another's speakers.
+    `pinned` ({dataset: [speaker, ...]}, speaker mode) fixes a dataset's validation speakers instead of drawing them,
+    to reproduce a published or earlier split. Either way, all copies of identical audio land in the same split."""
+    pinned = {k: set(v) for k, v in (pinned or {}).items()}
     if mode == "random":
         groups = defaultdict(list)
         for i, row in enumerate(rows):
@@ -91,8 +103,21 @@ def split_rows(rows: list[dict], mode: str, fraction: float, seed: int) -> list[
             by_dataset[rows[members[0]]["dataset"]].append(u)
     else:
         raise ValueError(f"--split must be 'random' or 'speaker', got {mode!r}")
+    if pinned and mode != "speaker":
+        raise ValueError("--validation_speakers needs --split speaker")
     validation = set()
     for dataset in sorted(by_dataset):
+        if dataset in pinned:
+            speakers = {rows[i]["speaker"] for u in by_dataset[dataset] for i in units[u]}
+            unknown = sorted(pinned[dataset] - speakers)
+            if unknown:
+                raise ValueError(f"--validation_speakers: {dataset} has no speaker(s) {', '.join(unknown)}; "
+                                 f"it has {', '.join(sorted(speakers))}")
+            for u in by_dataset[dataset]:
+                if any(rows[i]["speaker"] in pinned[dataset] for i in units[u]):
+                    validation.update(units[u])
+            continue
+        rng = np.random.default_rng(seed if mode == "random" else [seed, zlib.crc32(dataset.encode())])
         order = list(by_dataset[dataset])
         rng.shuffle(order)
         total = sum(len(units[u]) for u in order)
@@ -105,6 +130,15 @@ def split_rows(rows: list[dict], mode: str, fraction: float, seed: int) -> list[
     return ["validation" if i in validation else "train" for i in range(len(rows))]
 
 
+def validation_speakers(rows: list[dict], splits: list[str]) -> dict:
+    """{dataset: sorted validation speakers}: written with every build, accepted back by --validation_speakers."""
+    found = defaultdict(set)
+    for row, split in zip(rows, splits):
+        if split == "validation":
+            found[row["dataset"]].add(row["speaker"])
+    return {dataset: sorted(found[dataset]) for dataset in sorted(found)}
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", action="append", required=True, metavar="NAME=PATH",
@@ -114,6 +148,10 @@ def parse_args(argv=None):
                         help="random: the paper's 95/5; speaker: no speaker in two splits")
     parser.add_argument("--validation_fraction", type=float, default=0.05, help="share of each split's data held out")
     parser.add_argument("--seed", type=int, default=42, help="seed of the split")
+    parser.add_argument("--validation_speakers", metavar="JSON",
+                        help="{dataset: [speaker, ...]}: these datasets take exactly these validation speakers (speaker"
+                             " split); every build writes its own as validation_speakers.json. configs/splits/ holds"
+                             " the split behind the results in docs/")
     parser.add_argument("--no_neutral_smoothing", action="store_true", help="skip paper 2.2's smoothing")
     parser.add_argument("--num_proc", type=int, default=2, help="processes that decode and probe the audio")
     parser.add_argument("--overwrite", action="store_true", help="rebuild even if the output is up to date")
@@ -190,10 +228,23 @@ def summarize(found, rows, skipped, splits) -> str:
     return "\n".join(lines)
 
 
+def read_pinned(path) -> dict:
+    if not path:
+        return {}
+    try:
+        pinned = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise CorpusError(f"--validation_speakers {path}: cannot read it as JSON ({err})") from None
+    if not isinstance(pinned, dict) or not all(isinstance(v, list) for v in pinned.values()):
+        raise CorpusError(f"--validation_speakers {path}: expected {{dataset: [speaker, ...]}}")
+    return pinned
+
+
 def signature(args, found) -> str:
     """What the output depends on: settings and every input file's path, size and modification time."""
     digest = hashlib.sha256()
     settings = {k: getattr(args, k) for k in ("split", "validation_fraction", "seed", "no_neutral_smoothing")}
+    settings["validation_speakers"] = read_pinned(args.validation_speakers)
     digest.update(json.dumps([FORMAT_VERSION, settings, sorted(found)], sort_keys=True).encode())
     for name in sorted(found):
         for u in found[name][1]:
@@ -226,7 +277,10 @@ def main(argv=None) -> Path:
         raise CorpusError("every file was skipped; see the reasons above")
 
     # 5. Split.
-    splits = split_rows(rows, args.split, args.validation_fraction, args.seed)
+    try:
+        splits = split_rows(rows, args.split, args.validation_fraction, args.seed, read_pinned(args.validation_speakers))
+    except ValueError as err:
+        raise CorpusError(str(err)) from None
 
     # 6. Save.
     from datasets import Audio, Dataset, DatasetDict
@@ -241,6 +295,7 @@ def main(argv=None) -> Path:
     dataset.save_to_disk(str(out))
     (out / "domains.json").write_text(json.dumps(vocabulary, indent=1))
     (out / "skipped.json").write_text(json.dumps(skipped, indent=1))
+    (out / "validation_speakers.json").write_text(json.dumps(validation_speakers(rows, splits), indent=1))
     table = summarize(found, rows, skipped, splits)
     (out / "summary.md").write_text(table + "\n")
     stamp.write_text(json.dumps({"signature": sig, "args": vars(args), "emotions": list(EMOTIONS),

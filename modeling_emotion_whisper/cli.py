@@ -36,21 +36,19 @@ def cmd_predict(args):
     from .inference import predict_clips
 
     model, extractor = _load(args)
-    results, failed = [], []
-    for path in args.files:  # decode errors are reported per file; the rest still get scored
-        try:
-            results.append((path, predict_clips(model, extractor, [path], logit_adjustment=args.logit_adjustment)[0]))
-        except AudioError as err:
-            failed.append((path, str(err)))
-    rows = [(p, r["label"], f"{r['scores'][r['label']]:.3f}", f"{r['duration']:.2f}") for p, r in results]
+    # bad files are reported one line each; the others are still scored, in batches
+    results = predict_clips(model, extractor, args.files, batch_size=args.batch_size,
+                            logit_adjustment=args.logit_adjustment, errors="report")
+    scored = [(p, r) for p, r in zip(args.files, results) if "error" not in r]
+    rows = [(p, r["label"], f"{r['scores'][r['label']]:.3f}", f"{r['duration']:.2f}") for p, r in scored]
     print(_table(rows, ["file", "emotion", "score", "seconds"]))
-    for path, reason in failed:
-        print(f"skipped {reason}", file=sys.stderr)
+    for result in results:
+        if "error" in result:
+            print(f"skipped {result['error']}", file=sys.stderr)
     if args.json:
-        payload = {p: r for p, r in results} | {p: {"error": e} for p, e in failed}
         with open(args.json, "w") as handle:
-            json.dump(payload, handle, indent=1)
-    return 1 if failed and not results else 0
+            json.dump(dict(zip(args.files, results)), handle, indent=1)
+    return 1 if len(scored) < len(results) and not scored else 0
 
 
 def cmd_timeline(args):
@@ -91,14 +89,14 @@ def cmd_adapt(args):
         raise ValueError("adaptation needs several unlabeled clips of the target domain (a folder or files)")
     model, extractor = load_model(args.model)
     logits, features = [], []
-    for path in files:
-        try:
-            result = predict_clips(model, extractor, [str(path)], return_raw=True)[0]
-        except AudioError as err:
-            print(f"skipped {err}", file=sys.stderr)
+    for result in predict_clips(model, extractor, [str(p) for p in files], return_raw=True, errors="report"):
+        if "error" in result:
+            print(f"skipped {result['error']}", file=sys.stderr)
             continue
         logits.append(result["logits"])
         features.append(result["features"])
+    if len(logits) < 2:
+        raise ValueError(f"only {len(logits)} of {len(files)} clips could be scored; adaptation needs at least 2")
     stats = estimate(args.method, model, np.asarray(logits), np.asarray(features))
     stats["clips"] = len(logits)
     save_adaptation(stats, args.out)
@@ -127,6 +125,7 @@ def build_parser():
     predict.add_argument("files", nargs="+", help="audio files (any format soundfile reads)")
     predict.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     predict.add_argument("--json", help="also write the scores here")
+    predict.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
     predict.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
     predict.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
     predict.set_defaults(run=cmd_predict)

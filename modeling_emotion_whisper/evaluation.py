@@ -1,6 +1,7 @@
 """Clip-level evaluation of a model on a built corpus split, as in the paper's Table 2.
 
-Every clip is scored alone at its own length (identical to padding it to 30 s, since the model masks padding).
+Every clip is scored alone at its own length (identical to padding it to 30 s, since the model masks padding);
+clips longer than 30 s as frame-weighted 30 s windows, exactly as the pipeline and `predict_clips` score them.
 Per corpus: label banning restricts the arg-max to the emotions that corpus has; logit adjustment uses the
 training prior stored in the model config. Also reported without adjustment, so its effect is visible.
 """
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .inference import label_names
+from .features import label_names
 from .metrics import decision_logits, evaluate_logits
 
 
@@ -27,7 +28,8 @@ def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "eval
         index = order[start : start + batch_size]
         batch = collator([rows[int(i)] for i in index])
         result = model(input_features=batch["input_features"].to(device, dtype),
-                       attention_mask=batch["attention_mask"].to(device), apply_logit_adjustment=False)
+                       attention_mask=batch["attention_mask"].to(device), window_counts=batch.get("window_counts"),
+                       apply_logit_adjustment=False)
         out[index] = result.logits.float().cpu().numpy()
         features[index] = result.pooled_features.float().cpu().numpy()
     return (out, features) if return_features else out

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import SAMPLING_RATE, AudioError, audio_info, load_audio, stream_audio
-from .packing import mel_features
+from .audio import MIN_SAMPLES, MIN_SECONDS, SAMPLING_RATE, AudioError, audio_info, load_audio, prepare_waveform, stream_audio
+from .features import clip_batch, label_names, mel_features, scores_from_logits
 
 FRAME_RATE = 50  # encoder frames per second
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "emotion-whisper-base"
@@ -47,52 +47,40 @@ def _forward(model, extractor, waves, adjust: bool):
                  apply_logit_adjustment=adjust)
 
 
-def label_names(model) -> list[str]:
-    return [model.config.id2label[i] for i in range(model.config.num_labels)]
-
-
-def _scores(logits: torch.Tensor, model) -> torch.Tensor:
-    sigmoid = getattr(model.config, "emotion_loss", "soft_ce") == "sigmoid_mse"
-    return logits.float().sigmoid() if sigmoid else logits.float().softmax(-1)
-
-
 @torch.no_grad()
 def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustment: bool = False,
-                  window: float = 30.0, return_raw: bool = False) -> list[dict]:
-    """Scores for each source (path or mono 16 kHz array): {"scores": {label: p}, "label": best, "duration": s}
-    (plus the clip "logits" and pooled "features" with `return_raw`). Audio longer than `window` is scored as the
-    frame-weighted mean of its windows."""
+                  return_raw: bool = False, errors: str = "raise") -> list[dict]:
+    """Scores for each source (a path, or a mono 16 kHz array): {"scores": {label: p}, "label": best, "duration": s}
+    (plus the clip "logits" and pooled "features" with `return_raw`). Clips are sorted by length and batched at
+    their own length; audio longer than 30 s is scored as the frame-weighted mean of its 30 s windows (the same
+    rule as the pipeline and evaluation). errors="report": a source that cannot be scored gets {"error": message}
+    and the others are still scored; "raise": its AudioError propagates."""
     names = label_names(model)
-    waves = [load_audio(s) if not isinstance(s, np.ndarray) else s.astype(np.float32) for s in sources]
-    pieces, owner = [], []
-    step = int(window * SAMPLING_RATE)
-    for i, wave in enumerate(waves):
-        if wave.size < SAMPLING_RATE // 100:
-            raise AudioError(f"{sources[i] if isinstance(sources[i], str) else f'clip {i}'}: shorter than 10 ms")
-        for start in range(0, wave.size, step):
-            piece = wave[start : start + step]
-            if piece.size >= SAMPLING_RATE // 100 or start == 0:
-                pieces.append(piece)
-                owner.append(i)
-    order = np.argsort([p.size for p in pieces], kind="stable")
-    logits = torch.zeros(len(waves), model.config.num_labels)
-    features = torch.zeros(len(waves), model.config.d_model)
-    weights = torch.zeros(len(waves), 1)
+    waves, results = {}, [None] * len(sources)
+    for i, source in enumerate(sources):
+        name = str(source) if not isinstance(source, np.ndarray) else f"clip {i}"
+        try:
+            waves[i] = load_audio(source) if not isinstance(source, np.ndarray) else prepare_waveform(source, SAMPLING_RATE, name)
+        except AudioError as err:
+            if errors == "raise":
+                raise
+            results[i] = {"error": str(err)}
+    order = sorted(waves, key=lambda i: waves[i].size)
+    device, dtype = model.device, model.dtype
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        out = _forward(model, extractor, [pieces[j] for j in chunk], logit_adjustment)
-        frames = out.frame_mask.sum(1, keepdim=True).float().cpu()
-        for row, j in enumerate(chunk):
-            logits[owner[j]] += out.logits[row].float().cpu() * frames[row]
-            features[owner[j]] += out.pooled_features[row].float().cpu() * frames[row]
-            weights[owner[j]] += frames[row]
-    logits, features = logits / weights.clamp(min=1), features / weights.clamp(min=1)
-    results = []
-    for i, s in enumerate(_scores(logits, model)):
-        results.append({"label": names[int(s.argmax())], "scores": {n: float(v) for n, v in zip(names, s)},
-                        "duration": waves[i].size / SAMPLING_RATE})
-        if return_raw:
-            results[-1].update(logits=logits[i].numpy(), features=features[i].numpy())
+        batch = clip_batch(extractor, [waves[i] for i in chunk])
+        out = model(input_features=batch["input_features"].to(device, dtype),
+                    attention_mask=batch["attention_mask"].to(device), window_counts=batch["window_counts"],
+                    apply_logit_adjustment=logit_adjustment)
+        scores = scores_from_logits(out.logits, model)
+        for row, i in enumerate(chunk):
+            results[i] = {"label": names[int(scores[row].argmax())],
+                          "scores": {n: float(v) for n, v in zip(names, scores[row])},
+                          "duration": waves[i].size / SAMPLING_RATE}
+            if return_raw:
+                results[i].update(logits=out.logits[row].float().cpu().numpy(),
+                                  features=out.pooled_features[row].float().cpu().numpy())
     return results
 
 
@@ -150,7 +138,7 @@ def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoot
     if n == 0 or not speech.any():
         return []
     probs = np.nan_to_num(probabilities, nan=0.0)
-    width = max(1, int(round(smoothing * frame_rate)))
+    width = max(1, min(n, int(round(smoothing * frame_rate))))  # np.convolve "same" returns max(n, width) rows
     if width > 1:
         kernel = np.ones(width) / width
         weight = np.convolve(speech.astype(float), kernel, mode="same")
@@ -212,7 +200,10 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
         raise ValueError(f"stride must be in (0, window]; got stride={stride}, window={window}")
     frames_total, rate = audio_info(path)
     if frames_total == 0:
-        raise AudioError(f"{path}: the file holds no samples")
+        raise AudioError(f"{path}: no samples (an empty file or a header without audio)")
+    if frames_total * SAMPLING_RATE < MIN_SAMPLES * rate:
+        raise AudioError(f"{path}: {1000 * frames_total / rate:.1f} ms of audio; at least {1000 * MIN_SECONDS:.0f} ms "
+                         "(one analysis window) is needed. Drop it or pass a longer excerpt.")
     names = label_names(model)
     per_window, hop = int(window * FRAME_RATE), int(stride * FRAME_RATE)
     ramp = per_window - hop
@@ -243,7 +234,7 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
     def run(batch):  # batch: [(start_frame, wave, is_last)]
         nonlocal acc_p, acc_w, acc_e
         out = _forward(model, extractor, [w for _, w, _ in batch], logit_adjustment)
-        probs = _scores(out.frame_logits, model).cpu().numpy()
+        probs = scores_from_logits(out.frame_logits, model).cpu().numpy()
         for row, (start, wave, last) in enumerate(batch):
             n = int(out.frame_mask[row].sum())
             weights = _crossfade(n, ramp, first=start == 0, last=last)
@@ -267,7 +258,7 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
     for block in stream_audio(path, block_seconds=stride):
         buffer = np.concatenate([buffer, block])
         while buffer.size >= window_samples:
-            last = buffer_start + window_samples >= total_samples - SAMPLING_RATE // 100
+            last = buffer_start + window_samples >= total_samples - MIN_SAMPLES
             pending.append((buffer_start // (SAMPLING_RATE // FRAME_RATE), buffer[:window_samples].copy(), last))
             buffer, buffer_start = buffer[hop_samples:], buffer_start + hop_samples
             if last:
@@ -277,13 +268,13 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
                 flush(pending[-1][0] + hop)  # later windows start at or after this frame
                 pending = []
     covered = pending[-1][0] * (SAMPLING_RATE // FRAME_RATE) + window_samples if pending else buffer_start
-    if buffer.size >= SAMPLING_RATE // 100 and (buffer_start + buffer.size > covered or buffer_start == 0):
+    if buffer.size >= MIN_SAMPLES and (buffer_start + buffer.size > covered or buffer_start == 0):
         pending.append((buffer_start // (SAMPLING_RATE // FRAME_RATE), buffer, True))
     for i in range(0, len(pending), batch_size):
         run(pending[i : i + batch_size])
     flush(acc_start + len(acc_w), final=True)
     if not out_p:
-        raise AudioError(f"{path}: shorter than one output frame ({1 / output_rate:.2f} s)")
+        raise AudioError(f"{path}: nothing to score after decoding; check the file")
     probabilities, energy = np.concatenate(out_p), np.concatenate(out_e)
     loud = np.percentile(energy, 95)
     speech = (energy > loud - silence_db) & (energy > -70.0)

@@ -10,12 +10,15 @@ the accumulation can grow with the step (paper 2.6) without touching the Trainer
 """
 
 import bisect
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .audio import SAMPLING_RATE, load_audio
+from .features import clip_batch, mel_features
 
 HOP = 160  # samples per mel frame at 16 kHz
 
@@ -114,10 +117,69 @@ class PackedSteps(torch.utils.data.Dataset):
         micro = [packs[j : j + self.packs_per_batch] for j in range(0, len(packs), self.packs_per_batch)]
         return {"step": step, "micro_batches": micro, "item": i}
 
-def mel_features(feature_extractor, waves: list[np.ndarray]):
-    features = feature_extractor(waves, sampling_rate=SAMPLING_RATE, padding="longest", return_attention_mask=True,
-                                 return_tensors="pt")
-    return features["input_features"], features["attention_mask"]
+class DecodedAudio:
+    """Every clip of `rows` decoded once to 16 kHz mono float32 into one flat file, read back memory-mapped.
+
+    Decoding Opus and resampling cost more than the copy an epoch needs, so a run decodes each clip once, not once
+    per epoch. The folder is named by what it holds (every clip's path, region, file size and modification time):
+    runs over the same clips share it, a changed file is decoded again. Written under temporary names and renamed
+    last, so an interrupted decode is never mistaken for a finished one.
+    """
+
+    def __init__(self, rows, cache_dir, num_proc: int = 2):
+        import hashlib
+        import json
+        import os
+        from pathlib import Path
+
+        columns = rows.column_names
+        self.clips = [(p, float(o), d) for p, o, d in zip(
+            rows["path"], rows["offset"] if "offset" in columns else [0.0] * len(rows),
+            rows["duration"] if "duration" in columns else [None] * len(rows))]
+        digest = hashlib.sha256()
+        for path, offset, duration in self.clips:
+            stat = os.stat(path)
+            digest.update(json.dumps([path, offset, duration, stat.st_size, stat.st_mtime_ns]).encode())
+        self.folder = Path(cache_dir) / digest.hexdigest()[:20]
+        if not (self.folder / "index.npy").exists():
+            self._decode(num_proc)
+        self.index = np.load(self.folder / "index.npy")  # (clips, 2): start, length in samples
+        self._samples = None
+
+    def _decode(self, num_proc: int):
+        from multiprocessing import Pool
+
+        from tqdm.auto import tqdm
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        index, start = np.zeros((len(self.clips), 2), dtype=np.int64), 0
+        tmp = self.folder / "samples.f32.tmp"
+        with open(tmp, "wb") as out, Pool(max(1, num_proc)) as pool:
+            waves = pool.imap(_decode_clip, self.clips, chunksize=8)
+            for i, wave in enumerate(tqdm(waves, total=len(self.clips), desc=f"decoding audio once to {self.folder}")):
+                out.write(wave.tobytes())
+                index[i] = start, wave.size
+                start += wave.size
+        tmp.rename(self.folder / "samples.f32")
+        np.save(self.folder / "index.tmp.npy", index)
+        (self.folder / "index.tmp.npy").rename(self.folder / "index.npy")
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self._samples is None:  # opened lazily: a DataLoader worker maps the file itself instead of a pickled copy
+            self._samples = np.memmap(self.folder / "samples.f32", dtype=np.float32, mode="r")
+        start, length = self.index[i]
+        return np.array(self._samples[start : start + length])
+
+    def __getstate__(self):
+        return {**self.__dict__, "_samples": None}
+
+
+def _decode_clip(clip) -> np.ndarray:
+    path, offset, duration = clip
+    return load_audio(path, offset=offset, duration=duration).astype(np.float32, copy=False)
 
 
 @dataclass
@@ -132,6 +194,7 @@ class PackingCollator:
     window: float = 30.0
     augmenter: object = None  # WaveformAugmenter or None
     spec_augment_p: float = 0.0
+    store: object = None  # a DecodedAudio of the same rows (decoded once per run), or None to decode at every use
 
     def __post_init__(self):
         self.paths = list(self.rows["path"])
@@ -140,15 +203,23 @@ class PackingCollator:
         self.durations = list(self.rows["duration"]) if "duration" in columns else [None] * len(self.paths)
         self.soft = np.asarray(self.rows["soft_label"], dtype=np.float32)
         self.domains = np.asarray(self.rows["domain"], dtype=np.int64)
+        self.seconds = defaultdict(float)  # wall time per stage (decode, augment, features), for benchmarks/step_time.py
 
     def _clip(self, index: int, rng: np.random.Generator) -> np.ndarray:
-        wave = load_audio(self.paths[index], offset=self.offsets[index], duration=self.durations[index])
+        start_time = time.perf_counter()
+        if self.store is not None:
+            wave = self.store[index]
+        else:
+            wave = load_audio(self.paths[index], offset=self.offsets[index], duration=self.durations[index])
         limit = int(self.window * SAMPLING_RATE)
         if wave.size > limit:  # random crop of an over-long clip
             start = int(rng.integers(0, wave.size - limit + 1))
             wave = wave[start : start + limit]
+        decoded = time.perf_counter()
+        self.seconds["decode"] += decoded - start_time
         if self.augmenter is not None:
             wave = self.augmenter(wave, rng)[:limit]
+        self.seconds["augment"] += time.perf_counter() - decoded
         return wave
 
     def micro_batch(self, packs: list[list[int]], rng: np.random.Generator) -> dict:
@@ -163,6 +234,7 @@ class PackingCollator:
             segments.append(ids[: wave.size][::HOP])
             labels.append(self.soft[pack])
             domains.append(self.domains[pack])
+        start_time = time.perf_counter()
         features, mask = mel_features(self.feature_extractor, waves)
         segment_ids = torch.zeros(mask.shape, dtype=torch.long)
         for row, ids in enumerate(segments):
@@ -171,6 +243,7 @@ class PackingCollator:
         if self.spec_augment_p > 0:
             for row in range(features.shape[0]):
                 features[row] = spec_augment(features[row], int((segment_ids[row] > 0).sum()), rng, self.spec_augment_p)
+        self.seconds["features"] += time.perf_counter() - start_time
         window_frames = int(self.window * SAMPLING_RATE / HOP)
         return {
             "input_features": features,
@@ -188,17 +261,15 @@ class PackingCollator:
 
 @dataclass
 class ClipCollator:
-    """Evaluation: each clip alone, unpadded up to the longest in the batch, with its attention mask.
-    Clips longer than 30 s are cut to their first 30 s."""
+    """Evaluation: each clip alone at its own length, padded to the longest in the batch, with its attention mask.
+    A clip longer than 30 s is scored whole, as 30 s windows (`window_counts`) the model pools: the same rule as
+    the pipeline and `inference.predict_clips`."""
 
     feature_extractor: object
-    window: float = 30.0
 
     def __call__(self, rows: list[dict]) -> dict:
-        waves = [load_audio(r["path"], offset=r.get("offset", 0.0), duration=r.get("duration"))
-                 [: int(self.window * SAMPLING_RATE)] for r in rows]
-        features, mask = mel_features(self.feature_extractor, waves)
-        batch = {"input_features": features, "attention_mask": mask}
+        waves = [load_audio(r["path"], offset=r.get("offset", 0.0), duration=r.get("duration")) for r in rows]
+        batch = clip_batch(self.feature_extractor, waves)
         if "soft_label" in rows[0]:
             batch["labels"] = torch.tensor([r["soft_label"] for r in rows], dtype=torch.float32)
         return batch

@@ -16,9 +16,8 @@ from transformers.pipelines.audio_classification import AudioClassificationPipel
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import ModelOutput
 
-from .audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
-
-WINDOW_SECONDS = 30
+from .audio import SAMPLING_RATE, load_audio, prepare_waveform
+from .features import clip_batch, scores_from_logits
 
 
 @dataclass
@@ -28,7 +27,7 @@ class ClipLogits(ModelOutput):
 
 def collate_clips(items):
     """Batch clips of different lengths (each possibly several 30 s windows): pad the mel frames at the end (the
-    model masks them) and remember how many windows belong to each clip."""
+    model masks them) and concatenate how many windows belong to each clip."""
     longest = max(item["input_features"].shape[-1] for item in items)
     features, masks = [], []
     for item in items:
@@ -36,7 +35,7 @@ def collate_clips(items):
         features.append(torch.nn.functional.pad(item["input_features"], (0, pad)))
         masks.append(torch.nn.functional.pad(item["attention_mask"], (0, pad)))
     return {"input_features": torch.cat(features), "attention_mask": torch.cat(masks),
-            "window_counts": torch.tensor([item["input_features"].shape[0] for item in items])}
+            "window_counts": torch.cat([item["window_counts"] for item in items])}
 
 
 class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
@@ -50,12 +49,14 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
 
     def _sanitize_parameters(self, top_k=None, function_to_apply=None, apply_logit_adjustment=None, adaptation=None,
                              **kwargs):
+        # Given at construction, these become the pipeline's defaults; given to a call, they apply to that call only.
+        # Neither changes the model: a later call without them is scored as before.
         preprocess, forward, postprocess = super()._sanitize_parameters(top_k, function_to_apply, **kwargs)
-        if adaptation is not None:  # a dict or the path of an adaptation JSON; "none" clears it
+        if adaptation is not None:  # a dict or the path of an adaptation JSON; "none": no adaptation
             if isinstance(adaptation, str) and adaptation != "none":
                 with open(adaptation) as handle:
                     adaptation = json.load(handle)
-            self.model.set_adaptation(None if adaptation == "none" else adaptation)
+            forward["adaptation"] = adaptation
         if apply_logit_adjustment is not None:
             forward["apply_logit_adjustment"] = apply_logit_adjustment
         return preprocess, forward, postprocess
@@ -77,14 +78,7 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
             if not isinstance(inputs, np.ndarray):
                 raise TypeError("Pass a file path, bytes, a numpy array at 16 kHz, or {'array': ..., 'sampling_rate': ...}")
             waveform = prepare_waveform(inputs, rate, "input array", rate)
-        if waveform.size < rate // 100:
-            raise AudioError(f"the audio is {waveform.size} samples long; at least 10 ms at {rate} Hz is needed")
-        step = WINDOW_SECONDS * rate
-        windows = [waveform[i : i + step] for i in range(0, waveform.size, step)]
-        windows = [w for w in windows if w.size >= rate // 100] or windows[:1]
-        features = self.feature_extractor(
-            windows, sampling_rate=rate, padding="longest", return_attention_mask=True, return_tensors="pt"
-        )
+        features = clip_batch(self.feature_extractor, [waveform])  # the windowing rule of every clip scorer
         if self.dtype is not None:
             features["input_features"] = features["input_features"].to(self.dtype)
         return features
@@ -98,20 +92,24 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
         model_iterator = PipelineIterator(loader, self.forward, forward_params, loader_batch_size=batch_size)
         return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
 
-    def _forward(self, model_inputs, apply_logit_adjustment=None):
-        counts = model_inputs.pop("window_counts", None)
-        outputs = self.model(**model_inputs, apply_logit_adjustment=apply_logit_adjustment)
-        # A clip of several 30 s windows: weight each window's logits by its number of valid frames.
-        counts = [outputs.logits.shape[0]] if counts is None else counts.tolist()
-        weights = outputs.frame_mask.sum(dim=1, keepdim=True).to(outputs.logits.dtype)
-        pooled = [(lo * w).sum(0) / w.sum() for lo, w in zip(outputs.logits.split(counts), weights.split(counts))]
-        return ClipLogits(logits=torch.stack(pooled))
+    def _forward(self, model_inputs, apply_logit_adjustment=None, adaptation=None):
+        # window_counts: the model pools a clip's 30 s windows, weighted by their valid frames
+        before = self.model.adaptation
+        if adaptation is not None:
+            self.model.set_adaptation(None if adaptation == "none" else adaptation)
+        try:
+            outputs = self.model(**model_inputs, apply_logit_adjustment=apply_logit_adjustment)
+        finally:
+            self.model.adaptation = before  # this call's adaptation ends with it
+        return ClipLogits(logits=outputs.logits)
 
     def postprocess(self, model_outputs, top_k=5, function_to_apply=None):
-        if function_to_apply is None:
-            sigmoid = getattr(self.model.config, "emotion_loss", "soft_ce") == "sigmoid_mse"
-            function_to_apply = "sigmoid" if sigmoid else "softmax"
-        return super().postprocess(model_outputs, top_k=top_k, function_to_apply=function_to_apply)
+        if function_to_apply is not None:  # the caller's explicit choice
+            return super().postprocess(model_outputs, top_k=top_k, function_to_apply=function_to_apply)
+        scores = scores_from_logits(model_outputs.logits[0], self.model)  # the one logits -> scores rule
+        top_k = min(top_k or self.model.config.num_labels, self.model.config.num_labels)
+        values, ids = scores.topk(top_k)
+        return [{"score": float(v), "label": self.model.config.id2label[int(i)]} for v, i in zip(values, ids)]
 
 
 __all__ = ["EmotionAudioClassificationPipeline", "SAMPLING_RATE"]

@@ -21,7 +21,7 @@ from transformers import Trainer
 from transformers.trainer_utils import get_last_checkpoint
 
 from .augment import WaveformAugmenter
-from .packing import PackedSteps, PackingCollator, accumulation_at, make_packs, steps_for_packs
+from .packing import DecodedAudio, PackedSteps, PackingCollator, accumulation_at, make_packs, steps_for_packs
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ class PackingArguments:
     num_epochs: float = field(default=3.0, metadata={"help": "Passes over the training clips (sets max_steps)."})
     augment_p: float = field(default=0.2, metadata={"help": "Probability of each waveform augmentation (paper 0.2)."})
     spec_augment_p: float = field(default=0.2, metadata={"help": "Probability of each SpecAugment part."})
+    audio_cache_dir: str = field(
+        default="", metadata={"help": "Where the training clips are decoded once per run (16 kHz float32, ~230 MB "
+                                      "per hour); runs over the same clips share it. Empty: <output_dir>/decoded_audio;"
+                                      " 'none': decode every clip at every use."})
 
 
 def parse_schedule(text: str) -> list:
@@ -53,28 +57,73 @@ def parse_schedule(text: str) -> list:
 def build_trainer(model, training_args, rows, feature_extractor, packing: PackingArguments, **trainer_kwargs):
     """An EmotionTrainer over Algorithm 1 packs of `rows` (columns path, duration, soft_label, domain).
     Sets the Trainer options this design needs and max_steps from `num_epochs`. Returns (trainer, summary)."""
-    training_args.per_device_train_batch_size = 1  # one item = one optimizer step's packs
-    training_args.gradient_accumulation_steps = 1  # accumulation happens inside EmotionTrainer.training_step
-    training_args.train_sampling_strategy = "sequential"  # packs are random already; order maps items to steps
-    training_args.remove_unused_columns = False
+    _take_over_batching(training_args)
     schedule = parse_schedule(packing.accumulation_schedule)
     durations = rows["duration"]
     packs_per_epoch = len(make_packs(durations, training_args.seed, packing.window_seconds, packing.fill))
     world = training_args.world_size
     num_steps = steps_for_packs(math.ceil(packs_per_epoch * packing.num_epochs), packing.packs_per_batch,
                                 schedule, world)
+    if training_args.max_steps > 0 and training_args.max_steps < num_steps:  # the smaller bound wins
+        logger.info("max_steps %d stops training before num_epochs %g (%d steps)", training_args.max_steps,
+                    packing.num_epochs, num_steps)
+        num_steps = training_args.max_steps
+    elif training_args.max_steps > 0:
+        logger.info("num_epochs %g (%d steps) stops training before max_steps %d", packing.num_epochs, num_steps,
+                    training_args.max_steps)
     training_args.max_steps = num_steps
+    _check_bf16(training_args)
     steps = PackedSteps(durations, num_steps, packing.packs_per_batch, schedule, training_args.seed, world,
                         packing.window_seconds, packing.fill, packs_per_epoch=packs_per_epoch)
     augmenter = WaveformAugmenter(p=packing.augment_p) if packing.augment_p > 0 else None
+    store = None
+    if packing.audio_cache_dir.lower() != "none":
+        cache_dir = packing.audio_cache_dir or os.path.join(training_args.output_dir, "decoded_audio")
+        with training_args.main_process_first(desc="decoding the training audio"):  # one decode, shared by all ranks
+            store = DecodedAudio(rows, cache_dir, num_proc=max(1, os.cpu_count() or 1))
     collator = PackingCollator(rows, feature_extractor, seed=training_args.seed, window=packing.window_seconds,
-                               augmenter=augmenter, spec_augment_p=packing.spec_augment_p)
+                               augmenter=augmenter, spec_augment_p=packing.spec_augment_p, store=store)
     trainer = EmotionTrainer(model=model, args=training_args, train_dataset=steps, data_collator=collator,
                              accumulation_schedule=schedule, window_seconds=packing.window_seconds, **trainer_kwargs)
     summary = {"packs_per_epoch": packs_per_epoch, "num_steps": num_steps, "accumulation": schedule,
                "world_size": world}
     logger.info("%d packs per epoch, %d optimizer steps, accumulation %s", packs_per_epoch, num_steps, schedule)
     return trainer, summary
+
+
+# TrainingArguments this design sets itself: (name, value it needs, what to use instead)
+TAKEN_OVER = (
+    ("per_device_train_batch_size", 1, "--packs_per_batch (packed 30 s windows per micro-batch)"),
+    ("gradient_accumulation_steps", 1, "--accumulation_schedule (it grows during training, paper 2.6)"),
+    ("train_sampling_strategy", "sequential", "nothing: Algorithm 1 already draws the packs at random"),
+)
+
+
+def _take_over_batching(training_args):
+    """Set the batching options packing needs. A value the user changed from the default is refused with what to
+    use instead, never silently overwritten."""
+    from transformers import TrainingArguments
+
+    defaults = TrainingArguments(output_dir=training_args.output_dir, use_cpu=True)
+    for name, needed, instead in TAKEN_OVER:
+        value = getattr(training_args, name)
+        if value not in (needed, getattr(defaults, name)):
+            raise ValueError(f"--{name} {value} is not used by this trainer; use {instead}")
+        setattr(training_args, name, needed)
+    training_args.remove_unused_columns = False  # the collator reads its own columns
+
+
+def _check_bf16(training_args):
+    """bf16 autocast halves the step time on CPUs with native bf16 (AVX512-BF16, AMX) and gives the same loss curve
+    (docs/results.md); elsewhere it is emulated and slower, so say so before hours are spent."""
+    if training_args.bf16 and training_args.device.type == "cpu":
+        try:
+            native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            native = False
+        if not native:
+            logger.warning("bf16 is on, but this CPU has no native bf16: steps will be slower, not faster. "
+                           "Set bf16: false (--bf16 false).")
 
 
 def train_resuming(trainer):
@@ -127,10 +176,17 @@ class EmotionTrainer(Trainer):
         total = torch.zeros((), device=self.args.device)
         for j, batch in enumerate(micro_batches):
             last = j == len(micro_batches) - 1
+            # Gradients sync (and, under DeepSpeed, the engine steps) on the last micro-batch only: no_sync keeps DDP
+            # and FSDP from all-reducing, the sync_gradients flag keeps accelerate's DeepSpeed backward from calling
+            # engine.step(), which would otherwise make k micro-batches k optimizer steps.
+            self.accelerator.sync_gradients = last
             sync = contextlib.nullcontext() if last else self.accelerator.no_sync(model)
-            with sync, self.compute_loss_context_manager():
-                loss = self.compute_loss(model, batch) / len(micro_batches)
-                self.accelerator.backward(loss)
+            try:
+                with sync, self.compute_loss_context_manager():
+                    loss = self.compute_loss(model, batch) / len(micro_batches)
+                    self.accelerator.backward(loss)
+            finally:
+                self.accelerator.sync_gradients = True  # the Trainer's own step (clipping, optimizer) follows
             total += loss.detach()
         return total
 

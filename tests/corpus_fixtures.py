@@ -15,10 +15,10 @@ F0 = {"anger": 300.0, "happiness": 260.0, "surprise": 280.0, "fear": 240.0, "sad
       "neutral": 180.0, "other": 200.0}
 
 
-def write(root, relpath, seconds=0.6, sr=16000, f0=180.0, seed=0, fmt=None, ext=".wav"):
+def write(root, relpath, seconds=0.6, sr=16000, f0=180.0, seed=0, fmt=None, ext=".wav", subtype=None):
     path = root / (relpath + ext)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, synth_speech(seconds, sr, f0, seed), sr, format=fmt)
+    sf.write(path, synth_speech(seconds, sr, f0, seed), sr, format=fmt, subtype=subtype)
     return path
 
 
@@ -182,8 +182,38 @@ def studies(root):
             "Short_dialogue/SD01/FStudent/wav/SD01-Dialogue-01-FStudent-Turn-01": ("FStudent", {"happy": 1.0})}
 
 
+def nemo(root):
+    """data.tsv (speaker_id left-padded as published, file_id naming the original .wav) beside Opus samples."""
+    rows = [("EB0_anger_1", "anger", "EB0", "female"), ("WR0_surprised_64", "surprised", "WR0", "male"),
+            ("KS0_neutral_3", "neutral", "KS0", "male")]
+    lines = ["file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage"]
+    expected = {}
+    for i, (stem, emotion, speaker, gender) in enumerate(rows):
+        if i:  # as shared here: Ogg Opus under the original stem; a user's copy is the original WAV
+            write(root, f"samples/{stem}", seed=i, fmt="OGG", subtype="OPUS", ext=".opus")
+        else:
+            write(root, f"samples/{stem}", seed=i, sr=24000)
+        lines.append(f"{stem}.wav\t{emotion}\tLubię czytać.\tlubię czytać\t        {speaker}\t{gender}\t23")
+        expected[f"samples/{stem}"] = (speaker, {emotion: 1.0})
+    (root / "data.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return expected
+
+
+def ased(root):
+    expected = {}
+    for i, (folder, code, label) in enumerate((("01Neutral", "n1", "neutral"), ("02Fearful", "f2", "fearful"),
+                                               ("03Happy", "h3", "happy"), ("04Sad", "s4", "sad"),
+                                               ("05Angry", "a5", "angry"))):
+        speaker, gender = f"{i * 13 + 1:02d}", "01" if i % 2 else "02"
+        name = f"{folder}/{code}-0{i + 1}-01-{gender}-{speaker}"
+        write(root, name, seed=i, f0=F0[{"fearful": "fear", "happy": "happiness", "sad": "sadness",
+                                          "angry": "anger"}.get(label, label)])
+        expected[name] = (speaker, {label: 1.0})
+    return expected
+
+
 BUILDERS = {
-    "ravdess": ravdess, "tess": tess, "savee": savee, "turevdb": turevdb, "iemocap": iemocap,
+    "ravdess": ravdess, "tess": tess, "savee": savee, "turevdb": turevdb, "nemo": nemo, "ased": ased, "iemocap": iemocap,
     "msppodcast": msppodcast, "mspimprov": mspimprov, "cmumosei": cmumosei, "meld": meld, "studies": studies,
     "cremad": coded([("AudioWAV/1001_DFA_ANG_XX", "1001", {"anger": 1.0}),
                      ("AudioWAV/1002_IEO_HAP_LO", "1002", {"happiness": 0.5})]),

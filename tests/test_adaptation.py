@@ -142,7 +142,20 @@ def test_cli_adapt_then_predict_and_pipeline_apply_it(tiny_model, tmp_path, caps
                      "--adaptation", str(tmp_path / "a.json")]) == 0
     pipe = pipeline("audio-classification", model=str(tmp_path / "model"), trust_remote_code=True)
     wave = synth_speech(1.0, seed=0)
+    as_dict = lambda result: {r["label"]: r["score"] for r in result}  # noqa: E731
+    same = lambda a, b: as_dict(a) == pytest.approx(as_dict(b), abs=1e-6)  # noqa: E731  one model, same input
     plain = pipe(wave, top_k=None)
     adapted = pipe(wave, top_k=None, adaptation=str(tmp_path / "a.json"))
-    assert plain != adapted and pipe.model.adaptation is not None
-    assert pipe(wave, top_k=None, adaptation="none") == plain
+    assert not same(plain, adapted)
+    # a call's adaptation applies to that call only
+    assert same(pipe(wave, top_k=None), plain) and pipe.model.adaptation is None
+    # one given at construction applies to every call, until a call says otherwise
+    adapted_pipe = pipeline("audio-classification", model=str(tmp_path / "model"), trust_remote_code=True,
+                            adaptation=str(tmp_path / "a.json"))
+    assert same(adapted_pipe(wave, top_k=None), adapted) and same(adapted_pipe(wave, top_k=None), adapted)
+    assert same(adapted_pipe(wave, top_k=None, adaptation="none"), plain)
+    assert same(adapted_pipe(wave, top_k=None), adapted)
+    # the same for logit adjustment
+    pipe.model.config.label_prior = [0.5, 0.1, 0.1, 0.1, 0.1, 0.05, 0.0, 0.05]
+    adjusted = pipe(wave, top_k=None, apply_logit_adjustment=True)
+    assert not same(adjusted, plain) and same(pipe(wave, top_k=None), plain)

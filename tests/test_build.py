@@ -10,7 +10,7 @@ from data_scripts import build
 from data_scripts.corpora.base import CorpusError
 
 
-SHARED = ("ravdess", "tess", "savee", "turevdb")  # the corpora this machine has for real
+SHARED = ("ravdess", "tess", "savee", "turevdb", "nemo", "ased")  # the corpora this machine has for real
 
 
 def make_trees(root, names=SHARED):

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 import corpus_fixtures
+from conftest import CORPORA
 from data_scripts.corpora import REGISTRY
 from data_scripts.corpora.base import CorpusError
 from modeling_emotion_whisper.labels import harmonize
@@ -40,3 +41,32 @@ def test_missing_or_wrong_folder_names_the_corpus_and_layout(tmp_path):
     corpus_fixtures.tess(tmp_path / "tess")
     with pytest.raises(CorpusError, match="(?s)no RAVDESS .* files found.*Actor_01"):
         REGISTRY["ravdess"].prepare(tmp_path / "tess")
+
+
+def test_nemo_table_and_audio_must_agree(tmp_path):
+    corpus_fixtures.nemo(tmp_path)
+    (tmp_path / "samples/KS0_neutral_3.opus").unlink()
+    with pytest.raises(CorpusError, match="1 row.*no audio.*KS0_neutral_3.wav"):
+        REGISTRY["nemo"].prepare(tmp_path)
+    corpus_fixtures.write(tmp_path, "samples/KS0_neutral_3")
+    corpus_fixtures.write(tmp_path, "samples/XX0_anger_9")
+    with pytest.raises(CorpusError, match="1 audio file.*no row in data.tsv.*XX0_anger_9"):
+        REGISTRY["nemo"].prepare(tmp_path)
+
+
+def test_ased_file_in_the_wrong_emotion_folder_is_refused(tmp_path):
+    corpus_fixtures.ased(tmp_path)
+    (tmp_path / "03Happy/h3-03-01-02-27.wav").rename(tmp_path / "04Sad/h3-03-01-02-27.wav")
+    with pytest.raises(CorpusError, match="coded h3 .happy. but lies in folder 04Sad"):
+        REGISTRY["ased"].prepare(tmp_path)
+
+
+SHARED_DIRS = {"ravdess": "RAVDESS", "tess": "TESS", "savee": "SAVEE", "turevdb": "TurEV-DB", "nemo": "nEMO",
+               "ased": "ASED"}
+
+
+@pytest.mark.skipif(not (CORPORA / "nEMO").is_dir(), reason="../shared/corpora (six corpora) is not here")
+@pytest.mark.parametrize("name", sorted(SHARED_DIRS))
+def test_shared_corpora_give_the_official_counts(name):
+    found = REGISTRY[name].prepare(CORPORA / SHARED_DIRS[name])
+    assert len(found) == REGISTRY[name].official_count

@@ -156,7 +156,7 @@ def test_logit_adjustment_subtracts_tau_log_prior():
         WhisperForEmotionClassification(tiny_config())(input_features=features, apply_logit_adjustment=True)
 
 
-def test_save_load_round_trip_is_exact(tiny_model, tmp_path):
+def test_save_load_round_trip(tiny_model, tmp_path):
     from transformers import AutoModelForAudioClassification
 
     tiny_model.save_pretrained(tmp_path)
@@ -169,11 +169,15 @@ def test_save_load_round_trip_is_exact(tiny_model, tmp_path):
     assert json.loads((tmp_path / "preprocessor_config.json").read_text())["return_attention_mask"] is True
     loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
     assert isinstance(loaded, WhisperForEmotionClassification)
-    for key, value in tiny_model.state_dict().items():
+    for key, value in tiny_model.state_dict().items():  # saved tensors: bit-exact
         assert torch.equal(value, loaded.state_dict()[key]), key
     features = torch.randn(1, 80, 120)
     with torch.no_grad():
-        assert torch.equal(tiny_model(input_features=features).logits, loaded(input_features=features).logits)
+        # Two model instances: equal weights, but the kernels may sum in another order (memory layout, CPU), so the
+        # logits agree to float32 rounding (~1e-7 here), not bit for bit. 1e-5 still catches a wrong or missing
+        # weight, which moves these logits (~0.1) by 1e-2 or more.
+        torch.testing.assert_close(loaded(input_features=features).logits, tiny_model(input_features=features).logits,
+                                   rtol=1e-5, atol=1e-5)
     assert loaded.config.num_domains == 4 and not loaded.encoder.conv1.weight.requires_grad
 
 

@@ -79,7 +79,32 @@ def test_packing_collator_builds_segments_labels_and_domains(clips):
     assert batch["domain_labels"].tolist() == flat
     assert 0 <= float(batch["padding_fraction"]) < 1
     again = collator([item])["micro_batches"][0]
-    assert torch.equal(again["input_features"], batch["input_features"])  # seeded augmentation
+    # seeded augmentation: the same draws give the same features (to float rounding); other draws move them by ~1
+    torch.testing.assert_close(again["input_features"], batch["input_features"], rtol=0, atol=1e-5)
+
+
+def test_decoded_audio_is_decoded_once_and_gives_the_same_batches(clips, tmp_path, monkeypatch):
+    import pickle
+
+    from modeling_emotion_whisper import packing
+
+    rows, _ = clips  # SAVEE's fixture is 44.1 kHz: the store holds the resampled 16 kHz audio
+    store = packing.DecodedAudio(rows, tmp_path / "cache", num_proc=1)
+    assert len(store) == len(rows) and len(list((tmp_path / "cache").iterdir())) == 1
+    for i in (0, len(rows) - 1):
+        np.testing.assert_array_equal(store[i], packing.load_audio(rows[i]["path"]))  # the same decoder, same bits
+    worker_copy = pickle.loads(pickle.dumps(store))  # what a DataLoader worker gets: the index, not the samples
+    np.testing.assert_array_equal(worker_copy[3], store[3])
+    monkeypatch.setattr(packing, "_decode_clip", lambda clip: pytest.fail("decoded again"))
+    assert packing.DecodedAudio(rows, tmp_path / "cache").folder == store.folder  # same clips: the same folder
+
+    extractor = WhisperFeatureExtractor(feature_size=80, return_attention_mask=True)
+    steps = PackedSteps(rows["duration"], num_steps=1, packs_per_batch=2, schedule=[[0, 1]], seed=0, window=3.0)
+    monkeypatch.setattr(packing, "load_audio", lambda *a, **k: pytest.fail("decoded at use despite the store"))
+    cached = PackingCollator(rows, extractor, seed=0, window=3.0, store=store)([steps[0]])["micro_batches"][0]
+    monkeypatch.undo()
+    plain = PackingCollator(rows, extractor, seed=0, window=3.0)([steps[0]])["micro_batches"][0]
+    torch.testing.assert_close(cached["input_features"], plain["input_features"], rtol=0, atol=1e-5)
 
 
 def test_clip_collator_keeps_each_clip_at_its_length(clips):
@@ -94,7 +119,8 @@ def test_augmenter_changes_audio_reproducibly():
     augment = WaveformAugmenter(p=1.0)
     a = augment(wave, np.random.default_rng(3))
     b = augment(wave, np.random.default_rng(3))
-    assert np.array_equal(a, b) and not np.array_equal(a[: wave.size], wave) and np.isfinite(a).all()
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)  # the same draws; other draws change samples by ~0.1
+    assert (a.shape != wave.shape or not np.allclose(a, wave, atol=1e-3)) and np.isfinite(a).all()
 
 
 def test_spec_augment_leaves_padding_alone():

@@ -45,3 +45,17 @@ def test_push_without_network_says_why(tmp_path, monkeypatch):
     (tmp_path / "f").mkdir()
     with pytest.raises(ReleaseError, match="upload to someone/x failed .*ready in"):
         push(tmp_path / "f", "someone/x", "test")
+
+
+def test_code_inside_the_bundled_model_is_the_package_code():
+    """checkpoints/emotion-whisper-base carries copies of the code trust_remote_code runs: they must not drift."""
+    from conftest import REPO
+
+    bundled = REPO / "checkpoints" / "emotion-whisper-base"
+    if not bundled.exists():
+        pytest.skip("no bundled model")
+    copies = sorted(p.name for p in bundled.glob("*.py"))
+    assert {"modeling_emotion_whisper.py", "configuration_emotion_whisper.py", "pipeline_emotion_whisper.py"} <= set(copies)
+    for name in copies:
+        assert (bundled / name).read_bytes() == (REPO / "modeling_emotion_whisper" / name).read_bytes(), (
+            f"{bundled / name} differs from the package; re-export the model (release.py) or copy the file")

@@ -133,3 +133,66 @@ def test_shipped_accelerate_configs_load(config):
 
     loaded = load_config_from_file(str(config))
     assert loaded.num_processes >= 1 and loaded.distributed_type is not None
+
+
+def test_arguments_are_honoured_or_refused_never_ignored(setup):
+    import train
+
+    base = [str(setup / "tiny.yaml"), "--output_dir", str(setup / "short")]
+    trainer = train.main(base + ["--max_steps", "3"])  # the smaller of max_steps and num_epochs wins
+    assert trainer.state.global_step == 3 and trainer.args.max_steps == 3
+    with pytest.raises(SystemExit, match="gradient_accumulation_steps 4 is not used.*--accumulation_schedule"):
+        train.main(base + ["--gradient_accumulation_steps", "4"])
+    with pytest.raises(SystemExit, match="per_device_train_batch_size 16 is not used.*--packs_per_batch"):
+        train.main(base + ["--per_device_train_batch_size", "16"])
+    with pytest.raises(SystemExit, match="--push_to_hub needs --hub_model_id"):  # before any data is read
+        train.main(base + ["--push_to_hub", "true", "--dataset_path", str(setup / "missing")])
+
+
+def test_continuing_a_model_onto_more_domains_and_the_prior(setup, caplog):
+    import numpy as np
+    from datasets import load_from_disk
+
+    import train
+    from modeling_emotion_whisper import WhisperForEmotionClassification
+    from modeling_emotion_whisper.configuration_emotion_whisper import EMOTIONS
+
+    rows = load_from_disk(str(setup / "data"))["train"]
+    small = WhisperForEmotionClassification.from_whisper(str(setup / "whisper-tiny"), num_domains=2)
+    small.save_pretrained(setup / "two-domains")
+    model_args = train.ModelArguments(model_name_or_path=str(setup / "two-domains"))
+    model = train.build_model(model_args, rows, num_domains=5)
+    assert model.config.num_domains == 5 and model.domain_head.out_features == 5
+    torch.testing.assert_close(model.emotion_head.weight, small.emotion_head.weight)  # the emotion head is kept
+    assert "domain head has 2 domains, the data 5" in caplog.text
+    # the prior is the hard-label distribution: 'other' (never a hard label, soft mass from smoothing only) is 0
+    prior = np.asarray(model.config.label_prior)
+    hard = np.bincount(rows["label"], minlength=len(EMOTIONS)) / len(rows)
+    np.testing.assert_allclose(prior, hard)
+    assert prior[EMOTIONS.index("other")] == 0
+    logits = torch.zeros(1, len(EMOTIONS))
+    assert model.adjust_logits(logits)[0, EMOTIONS.index("other")] == 0  # not boosted
+
+
+def test_accumulation_syncs_once_per_optimizer_step(setup, monkeypatch):
+    """The seam DeepSpeed (and DDP, FSDP) depend on: accelerate's backward steps a DeepSpeed engine whenever
+    `sync_gradients` is set, so each optimizer step must have exactly one synced backward, its last micro-batch,
+    whatever the accumulation schedule says."""
+    from accelerate import Accelerator
+
+    import train
+
+    calls = []
+    original = Accelerator.backward
+
+    def recording_backward(self, loss, **kwargs):
+        calls.append(self.sync_gradients)
+        return original(self, loss, **kwargs)
+
+    monkeypatch.setattr(Accelerator, "backward", recording_backward)
+    trainer = train.main([str(setup / "tiny.yaml"), "--output_dir", str(setup / "sync"), "--max_steps", "8",
+                          "--accumulation_schedule", "0:1,3:2,5:3"])
+    assert trainer.state.global_step == 8
+    expected = [True] * 3 + [False, True] * 2 + [False, False, True] * 3  # accumulation 1, 1, 1, 2, 2, 3, 3, 3
+    assert calls == expected
+    assert sum(calls) == trainer.state.global_step  # one engine step per optimizer step

@@ -12,6 +12,13 @@ import soundfile as sf
 import soxr
 
 SAMPLING_RATE = 16000
+# The shortest audio anything here scores: one Whisper analysis window (n_fft = 400 samples, 25 ms at 16 kHz).
+# Shorter input has no spectral frame of its own (the STFT's reflect padding needs more than n_fft / 2 samples, and
+# padding it with silence would score mostly silence); no emotion is heard in less. Too-short audio is refused with
+# AudioError, never padded, identically by the pipeline, predict, timeline, adapt, evaluation and the data build.
+MIN_SAMPLES = 400
+MIN_SECONDS = MIN_SAMPLES / SAMPLING_RATE
+WINDOW_SECONDS = 30  # the encoder's context: longer audio is scored as windows (split_windows)
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aif", ".aiff", ".aifc", ".au", ".snd"}
 
 
@@ -25,6 +32,8 @@ def to_mono(array, name: str = "audio") -> np.ndarray:
     if array.dtype.kind in "iu":  # integer PCM: scale to [-1, 1]
         array = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
     array = array.astype(np.float32, copy=False)
+    if array.size == 0:  # e.g. a header without samples: (0, channels)
+        return np.zeros(0, dtype=np.float32)
     if array.ndim == 2:
         channel_axis = 0 if array.shape[0] < array.shape[1] else 1
         if array.shape[channel_axis] > 16:
@@ -43,12 +52,34 @@ def resample(array: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) ->
     return soxr.resample(array, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
 
+def check_length(wave: np.ndarray, name: str = "audio", rate: int = SAMPLING_RATE) -> np.ndarray:
+    """Refuse audio shorter than MIN_SECONDS (see there) with a message that names it."""
+    if wave.size * SAMPLING_RATE < MIN_SAMPLES * rate:
+        raise AudioError(f"{name}: {1000 * wave.size / rate:.1f} ms of audio; at least {1000 * MIN_SECONDS:.0f} ms "
+                         "(one analysis window) is needed. Drop it or pass a longer excerpt.")
+    return wave
+
+
 def prepare_waveform(array, sampling_rate: int, name: str = "audio", target_sr: int = SAMPLING_RATE) -> np.ndarray:
-    """Mono, finite, float32 at `target_sr`. Raises AudioError on NaN/inf, which would poison every frame."""
+    """Mono, finite, float32 at `target_sr`, at least MIN_SECONDS long. Raises AudioError on NaN/inf, which would
+    poison every frame, and on audio too short to score."""
     mono = to_mono(array, name)
     if mono.size and not np.isfinite(mono).all():
         raise AudioError(f"{name}: the waveform contains NaN or infinite samples; fix or drop the file")
+    if int(sampling_rate) <= 0:
+        raise AudioError(f"{name}: invalid sampling rate {sampling_rate}")
+    if mono.size == 0:
+        raise AudioError(f"{name}: no samples (an empty file or a header without audio)")
+    check_length(mono, name, int(sampling_rate))
     return resample(mono, int(sampling_rate), target_sr)
+
+
+def split_windows(wave: np.ndarray, rate: int = SAMPLING_RATE, window: float = WINDOW_SECONDS) -> list[np.ndarray]:
+    """Consecutive `window`-second pieces of a clip; a last piece shorter than MIN_SAMPLES joins no window of its
+    own (it is dropped: a few ms at the end of a long clip). The one windowing rule of every clip scorer."""
+    step = int(window * rate)
+    pieces = [wave[i : i + step] for i in range(0, wave.size, step)]
+    return [p for p in pieces if p.size * SAMPLING_RATE >= MIN_SAMPLES * rate] or pieces[:1]
 
 
 def _open(source, name):
@@ -60,6 +91,11 @@ def _open(source, name):
         if os.path.isdir(source):
             raise AudioError(f"{name}: is a folder, not an audio file")
     return source
+
+
+def _cannot_decode(name: str, err: Exception) -> AudioError:
+    return AudioError(f"{name}: cannot decode ({str(err).strip()}): damaged, or not audio that soundfile reads; "
+                      "re-export or convert it, e.g. `ffmpeg -i IN -ar 16000 OUT.wav`")
 
 
 def read_region(source, offset: float = 0.0, duration: float | None = None, dtype: str = "float32"):
@@ -76,9 +112,7 @@ def read_region(source, offset: float = 0.0, duration: float | None = None, dtyp
     except AudioError:
         raise
     except Exception as err:  # libsndfile's errors name neither the file nor a remedy
-        raise AudioError(
-            f"{name}: cannot decode ({err}). Convert it to WAV or FLAC, e.g. `ffmpeg -i IN -ar 16000 OUT.wav`."
-        ) from None
+        raise _cannot_decode(name, err) from None
 
 
 def load_audio(source, target_sr: int = SAMPLING_RATE, offset: float = 0.0, duration: float | None = None):
@@ -95,7 +129,7 @@ def audio_info(path) -> tuple[int, int]:
     except AudioError:
         raise
     except Exception as err:
-        raise AudioError(f"{path}: cannot read the audio header ({err})") from None
+        raise _cannot_decode(str(path), err) from None
     return info.frames, info.samplerate
 
 
@@ -116,4 +150,4 @@ def stream_audio(path, block_seconds: float, target_sr: int = SAMPLING_RATE):
     except AudioError:
         raise
     except Exception as err:
-        raise AudioError(f"{path}: decoding failed part way ({err})") from None
+        raise _cannot_decode(f"{path}", err) from None  # part way: refused, not half-scored

@@ -124,6 +124,15 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         if config.freeze_conv_stem:
             self.freeze_conv_stem()
 
+    def resize_domain_head(self, num_domains: int):
+        """A new, randomly initialized domain head for `num_domains` domains (0: none), recorded in the config."""
+        self.config.num_domains = int(num_domains)
+        head = nn.Linear(self.config.d_model, num_domains) if num_domains > 0 else None
+        if head is not None:
+            self._init_weights(head)
+            head.to(self.emotion_head.weight.device, self.emotion_head.weight.dtype)
+        self.domain_head = head
+
     def set_adaptation(self, adaptation: dict | None):
         """Unsupervised adaptation to a target domain, applied in every forward until cleared with None:
         `feature_scale`/`feature_shift` (d_model) map the encoder output affinely before the heads;
@@ -221,6 +230,17 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         counts = hidden.new_zeros(total).index_add_(0, flat_ids[valid], hidden.new_ones(flat_hidden.shape[0]))
         return sums / counts.clamp(min=1)[:, None]
 
+    @staticmethod
+    def _pool_windows(logits, clip_hidden, frame_mask, window_counts):
+        """Window rows -> clip rows: the mean over each clip's windows, weighted by their valid frames."""
+        counts = [int(c) for c in window_counts]
+        if sum(counts) != logits.shape[0] or min(counts, default=0) < 1:
+            raise ValueError(f"window_counts {counts} must be positive and sum to the {logits.shape[0]} rows")
+        weights = frame_mask.sum(dim=1, keepdim=True).to(logits.dtype)
+        pool = lambda x: torch.stack([(v * w).sum(0) / w.sum().clamp(min=1)  # noqa: E731
+                                      for v, w in zip(x.split(counts), weights.split(counts))])
+        return pool(logits), pool(clip_hidden)
+
     def adjust_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Post-hoc logit adjustment (Menon et al. 2021): logits - tau * log(training prior); classes with prior 0
         are not adjusted."""
@@ -246,6 +266,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         input_features: torch.FloatTensor,
         attention_mask: torch.Tensor | None = None,
         segment_ids: torch.LongTensor | None = None,
+        window_counts: torch.LongTensor | None = None,
         labels: torch.Tensor | None = None,
         domain_labels: torch.LongTensor | None = None,
         apply_logit_adjustment: bool | None = None,
@@ -263,6 +284,10 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             segment_ids (`torch.LongTensor` of shape `(batch, mel_frames)`, *optional*):
                 Several clips packed into one row: 1, 2, ... per clip, 0 for padding. Implies the attention mask.
                 Gives `segment_logits`, and then `labels` and `domain_labels` have one row per segment.
+            window_counts (`torch.LongTensor` of shape `(clips,)`, *optional*):
+                Rows are consecutive 30 s windows of longer clips: `window_counts[i]` rows belong to clip i. `logits`
+                and `pooled_features` are then one row per clip, the mean of its windows weighted by their valid
+                frames (`frame_logits` stay per window); `labels` have one row per clip.
             labels (`torch.Tensor`, *optional*):
                 `(n, num_labels)` soft labels (probability vectors, or targets in [0, 1] for "sigmoid_mse"), or `(n,)`
                 class ids; n is the number of segments if `segment_ids` are given, otherwise the batch size.
@@ -319,6 +344,8 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         weights = frame_mask.to(frame_logits.dtype)[..., None]
         clip_hidden = (features * weights).sum(1) / weights.sum(1).clamp(min=1)
         logits = self.emotion_head(clip_hidden)
+        if window_counts is not None:
+            logits, clip_hidden = self._pool_windows(logits, clip_hidden, frame_mask, window_counts)
 
         segment_logits = None
         pooled = clip_hidden

@@ -6,6 +6,6 @@ import importlib
 MODULES = [
     "cmumosei", "cremad", "emovdb", "iemocap", "jlcorpus", "msppodcast", "mspimprov", "ravdess", "savee", "tess",
     "vesus", "esd", "asvpesd", "ogvc", "studies", "emodb", "aesdd", "urdu", "masc",
-    "turevdb", "mesd", "cafe", "emovo", "shemo", "subesco", "meld",
+    "turevdb", "nemo", "ased", "mesd", "cafe", "emovo", "shemo", "subesco", "meld",
 ]
 REGISTRY = {module: importlib.import_module(f"{__name__}.{module}").CORPUS for module in MODULES}

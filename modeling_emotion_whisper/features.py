@@ -1,0 +1,57 @@
+"""What training, evaluation, inference and the pipeline share between audio and the model: log-mel features, clips
+cut into 30 s windows and batched, the label names, and the one function that turns logits into scores.
+
+Self-contained (numpy, torch and .audio) because the saved pipeline imports it next to the model code.
+"""
+
+import numpy as np
+import torch
+
+from .audio import SAMPLING_RATE, split_windows
+
+
+def mel_features(feature_extractor, waves: list[np.ndarray]):
+    """Log-mel features of 16 kHz waveforms: (input_features (B, mels, T), attention_mask (B, T), one entry per mel
+    frame). Each waveform is featurized alone, then padded with zeros to the longest (the model masks padding):
+    featurized together, a clip's last frames would see the zeros padding it to its batch's longest clip instead of
+    its own end, and the same clip would get another answer in another batch."""
+    single = [feature_extractor([wave], sampling_rate=SAMPLING_RATE, padding="longest", return_attention_mask=True,
+                                return_tensors="pt")
+              for wave in waves]
+    frames = max(s["input_features"].shape[-1] for s in single)
+    features = torch.zeros(len(waves), single[0]["input_features"].shape[1], frames)
+    mask = torch.zeros(len(waves), frames, dtype=torch.long)
+    for row, s in enumerate(single):
+        n = s["input_features"].shape[-1]
+        features[row, :, :n] = s["input_features"][0]
+        mask[row, :n] = s["attention_mask"][0][:n]
+    return features, mask
+
+
+def clip_batch(feature_extractor, waves: list[np.ndarray]) -> dict:
+    """Clips of any length -> one model batch: every clip cut into 30 s windows (`split_windows`), all windows padded
+    to the longest, and `window_counts` (clips,) saying how many consecutive rows belong to each clip. The model
+    pools a clip's windows, weighted by their valid frames, when it is given `window_counts`."""
+    windows, counts = [], []
+    for wave in waves:
+        pieces = split_windows(wave)
+        windows += pieces
+        counts.append(len(pieces))
+    features, mask = mel_features(feature_extractor, windows)
+    return {"input_features": features, "attention_mask": mask, "window_counts": torch.tensor(counts)}
+
+
+def label_names(config) -> list[str]:
+    """The output names in output order, from a model or its config."""
+    config = getattr(config, "config", config)
+    return [config.id2label[i] for i in range(config.num_labels)]
+
+
+def scores_from_logits(logits, config) -> torch.Tensor:
+    """Logits -> scores, in float32: sigmoid for a model trained with sigmoid + MSE (independent intensities),
+    otherwise softmax (torch's subtracts the maximum first, so large logits do not overflow)."""
+    config = getattr(config, "config", config)
+    logits = torch.as_tensor(logits).float()
+    if getattr(config, "emotion_loss", "soft_ce") == "sigmoid_mse":
+        return logits.sigmoid()
+    return logits.softmax(-1)
