@@ -4,74 +4,108 @@ Self-contained on purpose (torch and transformers only): this file is copied nex
 `save_pretrained`, so that a folder loads with `trust_remote_code=True` where this package is not installed.
 """
 
-from huggingface_hub.dataclasses import strict
+import dataclasses
+
 from transformers import WhisperConfig
 
 # The paper's 8 emotions (Osman et al. 2023, section 2.1), in the fixed order of the released model's head.
 EMOTIONS = ("happiness", "sadness", "disgust", "fear", "surprise", "anger", "other", "neutral")
 
+# Every head setting and its default. Recent transformers declare configs as strict dataclasses; earlier releases
+# (4.57, 5.0) take keyword arguments, so both forms are defined below and a saved folder loads on either. The keyword
+# form reads its defaults from this table; tests/test_modeling.py checks it against the dataclass fields.
+HEAD_SETTINGS = {
+    "num_domains": 0, "domain_loss_weight": 0.01, "domain_gradient_reversal": True, "freeze_conv_stem": True,
+    "emotion_loss": "soft_ce", "classifier_dropout": 0.0, "label_prior": None, "logit_adjustment_tau": 1.0,
+    "apply_logit_adjustment": False, "source_feature_mean": None, "source_feature_std": None,
+}
 
-@strict
-class EmotionWhisperConfig(WhisperConfig):
-    r"""
-    A [`WhisperConfig`] (only its encoder settings are used) plus every setting of the emotion and domain heads,
-    so that `from_pretrained` rebuilds the whole model from this file.
 
-    id2label / label2id (defaults to the paper's 8 emotions):
-        Emotion classes of the per-frame head: happiness, sadness, disgust, fear, surprise, anger, other, neutral.
-        Pass `id2label` (or `num_labels`) for another label set, e.g. the 9 Hume-Prosody classes.
-    num_domains (`int`, defaults to 0):
-        Size of the domain vocabulary (dataset x speaker x language). 0 means no domain head.
-    domain_loss_weight (`float`, defaults to 0.01):
-        w_d in L = CE_emo - w_d * CE_dom (paper 2.6).
-    domain_gradient_reversal (`bool`, defaults to True):
-        Put the domain head behind a gradient-reversal layer. False trains a plain domain probe (diagnostics).
-    freeze_conv_stem (`bool`, defaults to True):
-        Freeze the two convolutions in front of the transformer (paper 2.5).
-    emotion_loss (`str`, defaults to "soft_ce"):
-        "soft_ce": softmax cross-entropy against soft labels (probability vectors) or class ids.
-        "sigmoid_mse": independent sigmoid outputs and mean squared error (Hume-Prosody regression, paper 3.2).
-    classifier_dropout (`float`, defaults to 0.0):
-        Dropout on the encoder output before the heads.
-    label_prior (`list[float]`, *optional*):
-        Class prior of the training data, for logit adjustment (Menon et al. 2021; paper 3.1).
-    logit_adjustment_tau (`float`, defaults to 1.0):
-        Temperature of the adjustment: logits - tau * log(prior).
-    apply_logit_adjustment (`bool`, defaults to False):
-        Apply the adjustment to returned logits at inference by default (the forward can override it).
-    source_feature_mean / source_feature_std (`list[float]`, *optional*):
-        Mean and standard deviation of the pooled encoder features on held-out source-domain clips, measured after
-        training; unsupervised adaptation to a new domain maps that domain's statistics onto these.
-    """
+def _check(config):
+    if config.emotion_loss not in ("soft_ce", "sigmoid_mse"):
+        raise ValueError(f"emotion_loss must be 'soft_ce' or 'sigmoid_mse', got {config.emotion_loss!r}")
+    if config.label_prior is not None:
+        if len(config.label_prior) != config.num_labels:
+            raise ValueError(
+                f"label_prior has {len(config.label_prior)} entries but the head has {config.num_labels} labels"
+            )
+        if min(config.label_prior) < 0 or sum(config.label_prior) <= 0:
+            raise ValueError("label_prior must be non-negative and sum to a positive number")
 
-    model_type = "emotion_whisper"
 
-    num_domains: int = 0
-    domain_loss_weight: float = 0.01
-    domain_gradient_reversal: bool = True
-    freeze_conv_stem: bool = True
-    emotion_loss: str = "soft_ce"
-    classifier_dropout: float | int = 0.0
-    label_prior: list[float] | None = None
-    logit_adjustment_tau: float | int = 1.0
-    apply_logit_adjustment: bool = False
-    source_feature_mean: list[float] | None = None
-    source_feature_std: list[float] | None = None
+_DOC = """
+A [`WhisperConfig`] (only its encoder settings are used) plus every setting of the emotion and domain heads,
+so that `from_pretrained` rebuilds the whole model from this file.
 
-    def __post_init__(self, **kwargs):
-        if self.id2label is None and kwargs.get("num_labels") is None:
-            self.id2label = dict(enumerate(EMOTIONS))
-            self.label2id = {name: i for i, name in enumerate(EMOTIONS)}
-        super().__post_init__(**kwargs)
-        if self.emotion_loss not in ("soft_ce", "sigmoid_mse"):
-            raise ValueError(f"emotion_loss must be 'soft_ce' or 'sigmoid_mse', got {self.emotion_loss!r}")
-        if self.label_prior is not None:
-            if len(self.label_prior) != self.num_labels:
-                raise ValueError(
-                    f"label_prior has {len(self.label_prior)} entries but the head has {self.num_labels} labels"
-                )
-            if min(self.label_prior) < 0 or sum(self.label_prior) <= 0:
-                raise ValueError("label_prior must be non-negative and sum to a positive number")
+id2label / label2id (defaults to the paper's 8 emotions):
+    Emotion classes of the per-frame head: happiness, sadness, disgust, fear, surprise, anger, other, neutral.
+    Pass `id2label` (or `num_labels`) for another label set, e.g. the 9 Hume-Prosody classes.
+num_domains (`int`, defaults to 0):
+    Size of the domain vocabulary (dataset x speaker x language). 0 means no domain head.
+domain_loss_weight (`float`, defaults to 0.01):
+    w_d in L = CE_emo - w_d * CE_dom (paper 2.6).
+domain_gradient_reversal (`bool`, defaults to True):
+    Put the domain head behind a gradient-reversal layer. False trains a plain domain probe (diagnostics).
+freeze_conv_stem (`bool`, defaults to True):
+    Freeze the two convolutions in front of the transformer (paper 2.5).
+emotion_loss (`str`, defaults to "soft_ce"):
+    "soft_ce": softmax cross-entropy against soft labels (probability vectors) or class ids.
+    "sigmoid_mse": independent sigmoid outputs and mean squared error (Hume-Prosody regression, paper 3.2).
+classifier_dropout (`float`, defaults to 0.0):
+    Dropout on the encoder output before the heads.
+label_prior (`list[float]`, *optional*):
+    Class prior of the training data, for logit adjustment (Menon et al. 2021; paper 3.1).
+logit_adjustment_tau (`float`, defaults to 1.0):
+    Temperature of the adjustment: logits - tau * log(prior).
+apply_logit_adjustment (`bool`, defaults to False):
+    Apply the adjustment to returned logits at inference by default (the forward can override it).
+source_feature_mean / source_feature_std (`list[float]`, *optional*):
+    Mean and standard deviation of the pooled encoder features on held-out source-domain clips, measured after
+    training; unsupervised adaptation to a new domain maps that domain's statistics onto these.
+"""
+
+if dataclasses.is_dataclass(WhisperConfig):
+    from huggingface_hub.dataclasses import strict
+
+    @strict
+    class EmotionWhisperConfig(WhisperConfig):
+        __doc__ = _DOC
+        model_type = "emotion_whisper"
+
+        num_domains: int = 0
+        domain_loss_weight: float = 0.01
+        domain_gradient_reversal: bool = True
+        freeze_conv_stem: bool = True
+        emotion_loss: str = "soft_ce"
+        classifier_dropout: float | int = 0.0
+        label_prior: list[float] | None = None
+        logit_adjustment_tau: float | int = 1.0
+        apply_logit_adjustment: bool = False
+        source_feature_mean: list[float] | None = None
+        source_feature_std: list[float] | None = None
+
+        def __post_init__(self, **kwargs):
+            if self.id2label is None and kwargs.get("num_labels") is None:
+                self.id2label = dict(enumerate(EMOTIONS))
+                self.label2id = {name: i for i, name in enumerate(EMOTIONS)}
+            super().__post_init__(**kwargs)
+            _check(self)
+
+else:  # transformers with keyword-argument configs
+
+    class EmotionWhisperConfig(WhisperConfig):
+        __doc__ = _DOC
+        model_type = "emotion_whisper"
+
+        def __init__(self, **kwargs):
+            if kwargs.get("id2label") is None and kwargs.get("num_labels") is None:
+                kwargs["id2label"] = dict(enumerate(EMOTIONS))
+                kwargs["label2id"] = {name: i for i, name in enumerate(EMOTIONS)}
+            settings = {name: kwargs.pop(name, default) for name, default in HEAD_SETTINGS.items()}
+            super().__init__(**kwargs)
+            for name, value in settings.items():
+                setattr(self, name, value)
+            _check(self)
 
 
 __all__ = ["EMOTIONS", "EmotionWhisperConfig"]

@@ -10,6 +10,7 @@ two convolutions and masked in attention, and pooling runs over valid frames onl
 logits alone or padded to 30 s, and a 3 s clip costs 3 s of compute.
 """
 
+import inspect
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,11 +19,21 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, WhisperFeatureExtractor
 from transformers.dynamic_module_utils import get_relative_import_files
-from transformers.models.whisper.modeling_whisper import WhisperEncoder, sinusoids
+from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperEncoderLayer, sinusoids
 from transformers.utils import ModelOutput
 from transformers.utils import logging as transformers_logging
 
 from .configuration_emotion_whisper import EmotionWhisperConfig
+
+try:
+    from transformers import initialization as _init
+except ImportError:  # transformers 4.x
+    class _init:  # noqa: N801
+        normal_ = staticmethod(lambda tensor, mean=0.0, std=1.0: tensor.normal_(mean, std))
+        zeros_ = staticmethod(lambda tensor: tensor.zero_())
+        copy_ = staticmethod(lambda tensor, other: tensor.copy_(other))
+
+_TAKES_HEAD_MASK = "layer_head_mask" in inspect.signature(WhisperEncoderLayer.forward).parameters
 
 # Files saved next to the weights besides configuration and modeling (see `save_pretrained`).
 PIPELINE_FILE = "pipeline_emotion_whisper.py"
@@ -93,12 +104,14 @@ class EmotionWhisperPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
+        # transformers' guarded initializers leave weights that loading already filled alone (5.x calls this after
+        # loading); older releases never call it on loaded weights, so plain in-place fills are right there.
         if isinstance(module, nn.Linear):
-            module.weight.normal_(mean=0.0, std=self.config.init_std)
+            _init.normal_(module.weight, mean=0.0, std=self.config.init_std)
             if module.bias is not None:
-                module.bias.zero_()
+                _init.zeros_(module.bias)
         elif isinstance(module, WhisperEncoder):  # Whisper's fixed sinusoidal position table
-            module.embed_positions.weight.copy_(sinusoids(*module.embed_positions.weight.shape))
+            _init.copy_(module.embed_positions.weight, sinusoids(*module.embed_positions.weight.shape))
 
 
 class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
@@ -211,7 +224,9 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         for layer in enc.layers:
             if self.training and enc.layerdrop > 0 and torch.rand([]) < enc.layerdrop:
                 continue
-            x = layer(x, additive)
+            # transformers < 5.1 layers take a head mask and return (hidden, attentions); later ones return hidden
+            out = layer(x, additive, layer_head_mask=None) if _TAKES_HEAD_MASK else layer(x, additive)
+            x = out[0] if isinstance(out, tuple) else out
             if output_hidden_states:
                 hidden_states = hidden_states + (x,)
         return enc.layer_norm(x), frame_mask, hidden_states

@@ -287,3 +287,14 @@ def test_sample_level_attention_masks_are_understood(tiny_model):
     torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="mel frames"):
         tiny_model(input_features=frame_level["input_features"], attention_mask=torch.ones(1, 4500))
+
+
+def test_config_head_settings_table_matches_the_dataclass_fields():
+    import dataclasses
+
+    from modeling_emotion_whisper.configuration_emotion_whisper import HEAD_SETTINGS
+
+    if not dataclasses.is_dataclass(EmotionWhisperConfig):
+        pytest.skip("this transformers uses keyword-argument configs: the table is the only definition")
+    fields = {f.name: f.default for f in dataclasses.fields(EmotionWhisperConfig) if f.name in HEAD_SETTINGS}
+    assert fields == HEAD_SETTINGS
