@@ -36,6 +36,10 @@ class ModelArguments:
     freeze_encoder_layers: int = field(
         default=0, metadata={"help": "Also freeze the lowest N transformer layers (a compute budget, not the paper)."})
     classifier_dropout: float = field(default=0.0, metadata={"help": "Dropout before the emotion and domain heads."})
+    layer_weighting: bool = field(
+        default=False, metadata={"help": "Heads read a learned softmax-weighted sum of every encoder hidden state."})
+    trainable_encoder_layers: int = field(
+        default=-1, metadata={"help": "Encoder depth that trains: -1 all (the paper), 0 frozen, k the top k layers."})
     logit_adjustment_tau: float = field(default=1.0, metadata={"help": "tau of the saved logit adjustment."})
 
 
@@ -109,6 +113,8 @@ def build_model(model_args, train, num_domains):
     is_ours = found == EmotionWhisperConfig.model_type
     settings = dict(domain_loss_weight=model_args.domain_loss_weight, freeze_conv_stem=model_args.freeze_conv_stem,
                     classifier_dropout=model_args.classifier_dropout, label_prior=[float(p) for p in prior],
+                    layer_weighting=model_args.layer_weighting,
+                    trainable_encoder_layers=model_args.trainable_encoder_layers,
                     logit_adjustment_tau=model_args.logit_adjustment_tau)
     if is_ours:
         model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, **settings)

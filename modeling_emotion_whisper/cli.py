@@ -22,6 +22,22 @@ def _table(rows, header):
     return "\n".join([line(header), line(["-" * w for w in widths]), *[line(r) for r in rows]])
 
 
+def _expand(items) -> list[str]:
+    """Files as given; folders as every audio file below them (sorted), so a corpus folder can be passed whole."""
+    from pathlib import Path
+
+    from .audio import AUDIO_SUFFIXES
+
+    files = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        else:
+            files.append(str(path))
+    return files
+
+
 def _load(args):
     from .adaptation import load_adaptation
     from .inference import load_model
@@ -35,11 +51,14 @@ def _load(args):
 def cmd_predict(args):
     from .inference import predict_clips
 
+    files = _expand(args.files)
+    if not files:
+        raise ValueError(f"no audio files in {', '.join(args.files)}")
     model, extractor = _load(args)
     # bad files are reported one line each; the others are still scored, in batches
-    results = predict_clips(model, extractor, args.files, batch_size=args.batch_size,
+    results = predict_clips(model, extractor, files, batch_size=args.batch_size,
                             logit_adjustment=args.logit_adjustment, errors="report")
-    scored = [(p, r) for p, r in zip(args.files, results) if "error" not in r]
+    scored = [(p, r) for p, r in zip(files, results) if "error" not in r]
     rows = [(p, r["label"], f"{r['scores'][r['label']]:.3f}", f"{r['duration']:.2f}") for p, r in scored]
     print(_table(rows, ["file", "emotion", "score", "seconds"]))
     for result in results:
@@ -47,7 +66,7 @@ def cmd_predict(args):
             print(f"skipped {result['error']}", file=sys.stderr)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump(dict(zip(args.files, results)), handle, indent=1)
+            json.dump(dict(zip(files, results)), handle, indent=1)
     return 1 if len(scored) < len(results) and not scored else 0
 
 
@@ -73,23 +92,17 @@ def cmd_timeline(args):
 
 
 def cmd_adapt(args):
-    from pathlib import Path
-
     import numpy as np
 
     from .adaptation import estimate, save_adaptation
-    from .audio import AUDIO_SUFFIXES
     from .inference import load_model, predict_clips
 
-    files = []
-    for item in args.audio:
-        path = Path(item)
-        files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if path.is_dir() else [path]
+    files = _expand(args.audio)
     if len(files) < 2:
         raise ValueError("adaptation needs several unlabeled clips of the target domain (a folder or files)")
     model, extractor = load_model(args.model)
     logits, features = [], []
-    for result in predict_clips(model, extractor, [str(p) for p in files], return_raw=True, errors="report"):
+    for result in predict_clips(model, extractor, files, return_raw=True, errors="report"):
         if "error" in result:
             print(f"skipped {result['error']}", file=sys.stderr)
             continue
@@ -122,7 +135,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     predict = sub.add_parser("predict", help="emotion of each clip")
-    predict.add_argument("files", nargs="+", help="audio files (any format soundfile reads)")
+    predict.add_argument("files", nargs="+", help="audio files (any format soundfile reads) or folders of them")
     predict.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     predict.add_argument("--json", help="also write the scores here")
     predict.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")

@@ -70,6 +70,10 @@ def test_predict_scores_the_good_files_of_a_batch(files, model_dir, tmp_path, ca
         else:
             assert sum(result["scores"].values()) == pytest.approx(1.0, abs=1e-5) and name in captured.out
     assert results[str(files["minutes.flac"])]["duration"] == pytest.approx(180.0)
+    # a folder is every audio file in it: the same answers
+    folder_out = tmp_path / "folder.json"
+    cli.main(["predict", str(files["25ms.wav"].parent), "--model", str(model_dir), "--json", str(folder_out)])
+    assert json.loads(folder_out.read_text()).keys() == results.keys()
 
 
 def test_timeline(files, model_dir, capsys):

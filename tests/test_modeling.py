@@ -298,3 +298,58 @@ def test_config_head_settings_table_matches_the_dataclass_fields():
         pytest.skip("this transformers uses keyword-argument configs: the table is the only definition")
     fields = {f.name: f.default for f in dataclasses.fields(EmotionWhisperConfig) if f.name in HEAD_SETTINGS}
     assert fields == HEAD_SETTINGS
+
+
+def test_layer_weighting_mixes_every_hidden_state_and_survives_saving(tmp_path):
+    torch.manual_seed(0)
+    plain = WhisperForEmotionClassification(tiny_config(num_domains=3)).eval()
+    weighted = WhisperForEmotionClassification(tiny_config(num_domains=3, layer_weighting=True)).eval()
+    weighted.load_state_dict({**plain.state_dict(), "layer_weights": weighted.layer_weights.data}, strict=True)
+    features = torch.randn(2, 80, 160)
+    with torch.no_grad():
+        # all weight on the final output: the plain model's answer
+        weighted.layer_weights.copy_(torch.tensor([-1e4, -1e4, 0.0]))
+        torch.testing.assert_close(weighted(input_features=features).logits, plain(input_features=features).logits,
+                                   rtol=1e-5, atol=1e-5)
+        # all weight on the input embedding: the hidden state before any layer
+        weighted.layer_weights.copy_(torch.tensor([0.0, -1e4, -1e4]))
+        states = plain(input_features=features, output_hidden_states=True).hidden_states
+        expected = plain.emotion_head(states[0].mean(1))
+        torch.testing.assert_close(weighted(input_features=features).logits, expected, rtol=1e-5, atol=1e-5)
+        weighted.layer_weights.copy_(torch.tensor([0.3, -0.2, 0.1]))
+    weighted.train()
+    loss = weighted(input_features=features, labels=torch.softmax(torch.randn(2, 8), -1)).loss
+    loss.backward()
+    assert weighted.layer_weights.grad is not None and weighted.layer_weights.grad.abs().sum() > 0
+    weighted.save_pretrained(tmp_path)
+    loaded = WhisperForEmotionClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.layer_weighting
+    torch.testing.assert_close(loaded.layer_weights, weighted.layer_weights)
+    # honoured by the saved pipeline (remote code) exactly as by the model
+    from transformers import WhisperFeatureExtractor, pipeline
+
+    from conftest import synth_speech
+    from modeling_emotion_whisper.features import mel_features
+
+    wave = synth_speech(2.0)
+    with torch.no_grad():
+        direct = loaded(input_features=mel_features(WhisperFeatureExtractor(), [wave])[0]).logits.softmax(-1)[0]
+    scores = {r["label"]: r["score"] for r in pipeline("audio-classification", model=str(tmp_path),
+                                                         trust_remote_code=True)(wave, top_k=None)}
+    torch.testing.assert_close(torch.tensor([scores[n] for n in EMOTIONS]), direct, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("trainable, expected", [(-1, {"layers.0", "layers.1", "layer_norm"}), (1, {"layers.1", "layer_norm"}),
+                                                 (0, set())])
+def test_trainable_encoder_layers(tmp_path, trainable, expected):
+    model = WhisperForEmotionClassification(tiny_config(trainable_encoder_layers=trainable))
+    trains = {name.split(".", 1)[1].rsplit(".", 1)[0].split(".self_attn")[0].split(".fc")[0].split(".final")[0]
+              .split(".self_attn_layer_norm")[0]
+              for name, p in model.named_parameters() if p.requires_grad and name.startswith("encoder.")}
+    assert {t for t in trains if not t.startswith("conv")} == expected and not any(t.startswith("conv") for t in trains)
+    assert model.emotion_head.weight.requires_grad  # the heads always learn
+    model.save_pretrained(tmp_path)
+    loaded = WhisperForEmotionClassification.from_pretrained(tmp_path)
+    assert [p.requires_grad for p in loaded.parameters()] == [p.requires_grad for p in model.parameters()]
+    with pytest.raises(ValueError, match="trainable_encoder_layers"):
+        tiny_config(trainable_encoder_layers=3)

@@ -18,10 +18,14 @@ HEAD_SETTINGS = {
     "num_domains": 0, "domain_loss_weight": 0.01, "domain_gradient_reversal": True, "freeze_conv_stem": True,
     "emotion_loss": "soft_ce", "classifier_dropout": 0.0, "label_prior": None, "logit_adjustment_tau": 1.0,
     "apply_logit_adjustment": False, "source_feature_mean": None, "source_feature_std": None,
+    "layer_weighting": False, "trainable_encoder_layers": -1,
 }
 
 
 def _check(config):
+    if config.trainable_encoder_layers < -1 or config.trainable_encoder_layers > config.encoder_layers:
+        raise ValueError(f"trainable_encoder_layers must be -1 (all), 0 (frozen) or at most {config.encoder_layers}, "
+                         f"got {config.trainable_encoder_layers}")
     if config.emotion_loss not in ("soft_ce", "sigmoid_mse"):
         raise ValueError(f"emotion_loss must be 'soft_ce' or 'sigmoid_mse', got {config.emotion_loss!r}")
     if config.label_prior is not None:
@@ -59,6 +63,12 @@ logit_adjustment_tau (`float`, defaults to 1.0):
     Temperature of the adjustment: logits - tau * log(prior).
 apply_logit_adjustment (`bool`, defaults to False):
     Apply the adjustment to returned logits at inference by default (the forward can override it).
+layer_weighting (`bool`, defaults to False):
+    Feed both heads a learned softmax-weighted sum of every encoder hidden state (input embedding, each layer, the
+    final output), per frame (SUPERB-style), instead of the last layer alone. The weights start uniform.
+trainable_encoder_layers (`int`, defaults to -1):
+    How much of the encoder trains: -1 all of it (the paper), 0 none (a frozen encoder: only the heads and layer
+    weights learn), k the top k transformer layers (and the final layer norm).
 source_feature_mean / source_feature_std (`list[float]`, *optional*):
     Mean and standard deviation of the pooled encoder features on held-out source-domain clips, measured after
     training; unsupervised adaptation to a new domain maps that domain's statistics onto these.
@@ -83,6 +93,8 @@ if dataclasses.is_dataclass(WhisperConfig):
         apply_logit_adjustment: bool = False
         source_feature_mean: list[float] | None = None
         source_feature_std: list[float] | None = None
+        layer_weighting: bool = False
+        trainable_encoder_layers: int = -1
 
         def __post_init__(self, **kwargs):
             if self.id2label is None and kwargs.get("num_labels") is None:

@@ -112,6 +112,8 @@ class EmotionWhisperPreTrainedModel(PreTrainedModel):
                 _init.zeros_(module.bias)
         elif isinstance(module, WhisperEncoder):  # Whisper's fixed sinusoidal position table
             _init.copy_(module.embed_positions.weight, sinusoids(*module.embed_positions.weight.shape))
+        elif getattr(module, "layer_weights", None) is not None:  # uniform over the hidden states
+            _init.zeros_(module.layer_weights)
 
 
 class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
@@ -132,10 +134,11 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.emotion_head = nn.Linear(config.d_model, config.num_labels)
         self.domain_head = nn.Linear(config.d_model, config.num_domains) if config.num_domains > 0 else None
+        # one weight per hidden state (input embedding, each layer) plus the final output, softmax-normalized
+        self.layer_weights = nn.Parameter(torch.zeros(config.encoder_layers + 1)) if config.layer_weighting else None
         self.adaptation = None  # unsupervised domain adaptation, see set_adaptation
         self.post_init()
-        if config.freeze_conv_stem:
-            self.freeze_conv_stem()
+        self.apply_freezing()
 
     def resize_domain_head(self, num_domains: int):
         """A new, randomly initialized domain head for `num_domains` domains (0: none), recorded in the config."""
@@ -167,11 +170,26 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         for module in (self.encoder.conv1, self.encoder.conv2):
             module.requires_grad_(False)
 
+    def apply_freezing(self):
+        """What the config says trains: the conv stem (freeze_conv_stem) and the encoder depth
+        (trainable_encoder_layers: -1 all, 0 none, k the top k layers and the final layer norm)."""
+        # Whisper's position table is fixed sinusoids (its encoder freezes it at construction; loading unfreezes it)
+        self.encoder.embed_positions.requires_grad_(False)
+        if self.config.freeze_conv_stem:
+            self.freeze_conv_stem()
+        k = self.config.trainable_encoder_layers
+        if k >= 0:
+            self.freeze_conv_stem()
+            layers = self.encoder.layers
+            for layer in layers[: len(layers) - k]:
+                layer.requires_grad_(False)
+            if k == 0:
+                self.encoder.layer_norm.requires_grad_(False)
+
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         model = super().from_pretrained(*args, **kwargs)
-        if model.config.freeze_conv_stem:  # loading replaces the parameters, and with them requires_grad
-            model.freeze_conv_stem()
+        model.apply_freezing()  # loading replaces the parameters, and with them requires_grad
         return model
 
     @classmethod
@@ -348,9 +366,15 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         if segment_ids is not None:
             segment_ids = segment_ids[:, :used].to(input_features.device)
 
+        wants_states = bool(output_hidden_states or self.config.output_hidden_states)
         hidden, frame_mask, hidden_states = self._encode(
-            input_features, mel_mask, output_hidden_states or self.config.output_hidden_states
+            input_features, mel_mask, wants_states or self.layer_weights is not None
         )
+        if self.layer_weights is not None:  # SUPERB-style: every hidden state, the final output in place of the last
+            stack = torch.stack([*hidden_states[:-1], hidden], dim=0)
+            weights = torch.softmax(self.layer_weights.float(), dim=0).to(stack.dtype)
+            hidden = (weights[:, None, None, None] * stack).sum(0)
+            hidden_states = hidden_states if wants_states else None
         features = self.dropout(hidden)
         if self.adaptation is not None and "feature_scale" in self.adaptation:
             scale = self.adaptation["feature_scale"].to(features)
