@@ -142,6 +142,30 @@ def regression_metrics(predictions, targets, classes, threshold: float) -> dict:
             "threshold": threshold, "n": int(len(targets))}
 
 
+def start_from_trained_rows(model, trained, classes) -> list[str]:
+    """Classes among the trained model's emotions, or mapping onto them through the harmonization table (e.g.
+    'happy' -> happiness, 'pleasant surprise' -> 0.7 surprise + 0.3 happiness), start from the trained head's rows
+    (a weighted mix for a mapped label); only unknown labels keep their new random row. Returns the reused ones."""
+    from modeling_emotion_whisper.labels import HARMONIZATION
+
+    names = [trained.config.id2label[i] for i in range(trained.config.num_labels)]
+    reused = []
+    with torch.no_grad():
+        for row, label in enumerate(classes):
+            key = label.strip().lower()
+            weights = {key: 1.0} if key in names else HARMONIZATION.get(key, ({},))[0]
+            weights = {e: w for e, w in weights.items() if e in names}
+            if not weights:
+                continue
+            total = sum(weights.values())
+            model.emotion_head.weight[row] = sum(w / total * trained.emotion_head.weight[names.index(e)]
+                                                 for e, w in weights.items())
+            model.emotion_head.bias[row] = sum(w / total * trained.emotion_head.bias[names.index(e)]
+                                               for e, w in weights.items())
+            reused.append(label)
+    return reused
+
+
 def build_model(args, classes, regression: bool):
     """Step 3: the encoder of an emotion-whisper model (or a Whisper checkpoint) with a new, random head."""
     head = dict(id2label=dict(enumerate(classes)), label2id={c: i for i, c in enumerate(classes)},
@@ -150,9 +174,14 @@ def build_model(args, classes, regression: bool):
     config_file = Path(args.model_name_or_path, "config.json")
     is_ours = config_file.exists() and json.loads(config_file.read_text()).get("model_type") == "emotion_whisper"
     if is_ours:
+        trained = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, dtype=torch.float32)
         model = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, ignore_mismatched_sizes=True,
                                                                 dtype=torch.float32, **head)
         model.emotion_head.reset_parameters()  # a new head even when the sizes happen to match
+        if not regression:
+            reused = start_from_trained_rows(model, trained, classes)
+            logger.info("emotion head: %d of %d classes start from the trained rows (%s); the others are new",
+                        len(reused), len(classes), ", ".join(reused) or "none")
     else:
         model = WhisperForEmotionClassification.from_whisper(args.model_name_or_path, **head)
     for layer in model.encoder.layers[: args.freeze_encoder_layers]:

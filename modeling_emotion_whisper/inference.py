@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import MIN_SAMPLES, MIN_SECONDS, SAMPLING_RATE, AudioError, audio_info, load_audio, prepare_waveform, stream_audio
+from .audio import (MIN_SAMPLES, MIN_SECONDS, SAMPLING_RATE, AudioError, audio_info, load_audio, prepare_waveform,
+                    stream_audio)
 from .features import clip_batch, label_names, mel_features, scores_from_logits
 
 FRAME_RATE = 50  # encoder frames per second
@@ -56,20 +57,36 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
     rule as the pipeline and evaluation). errors="report": a source that cannot be scored gets {"error": message}
     and the others are still scored; "raise": its AudioError propagates."""
     names = label_names(model)
-    waves, results = {}, [None] * len(sources)
+    results = [None] * len(sources)
+
+    def fail(i, err):
+        if errors == "raise":
+            raise err
+        results[i] = {"error": str(err)}
+
+    # Lengths from the headers, so that clips are batched by length and decoded one batch at a time: a folder of
+    # hours of audio never sits in memory at once.
+    lengths = {}
     for i, source in enumerate(sources):
-        name = str(source) if not isinstance(source, np.ndarray) else f"clip {i}"
         try:
-            waves[i] = load_audio(source) if not isinstance(source, np.ndarray) else prepare_waveform(source, SAMPLING_RATE, name)
+            lengths[i] = source.size if isinstance(source, np.ndarray) else audio_info(source)[0]
         except AudioError as err:
-            if errors == "raise":
-                raise
-            results[i] = {"error": str(err)}
-    order = sorted(waves, key=lambda i: waves[i].size)
+            fail(i, err)
+    order = sorted(lengths, key=lambda i: lengths[i])
     device, dtype = model.device, model.dtype
     for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        batch = clip_batch(extractor, [waves[i] for i in chunk])
+        chunk, waves = [], []
+        for i in order[start : start + batch_size]:
+            source = sources[i]
+            try:
+                waves.append(prepare_waveform(source, SAMPLING_RATE, f"clip {i}") if isinstance(source, np.ndarray)
+                             else load_audio(source))
+                chunk.append(i)
+            except AudioError as err:
+                fail(i, err)
+        if not chunk:
+            continue
+        batch = clip_batch(extractor, waves)
         out = model(input_features=batch["input_features"].to(device, dtype),
                     attention_mask=batch["attention_mask"].to(device), window_counts=batch["window_counts"],
                     apply_logit_adjustment=logit_adjustment)
@@ -77,7 +94,7 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
         for row, i in enumerate(chunk):
             results[i] = {"label": names[int(scores[row].argmax())],
                           "scores": {n: float(v) for n, v in zip(names, scores[row])},
-                          "duration": waves[i].size / SAMPLING_RATE}
+                          "duration": waves[row].size / SAMPLING_RATE}
             if return_raw:
                 results[i].update(logits=out.logits[row].float().cpu().numpy(),
                                   features=out.pooled_features[row].float().cpu().numpy())

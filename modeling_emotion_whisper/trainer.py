@@ -102,12 +102,12 @@ TAKEN_OVER = (
 def _take_over_batching(training_args):
     """Set the batching options packing needs. A value the user changed from the default is refused with what to
     use instead, never silently overwritten."""
-    from transformers import TrainingArguments
+    import dataclasses
 
-    defaults = TrainingArguments(output_dir=training_args.output_dir, use_cpu=True)
+    defaults = {f.name: f.default for f in dataclasses.fields(training_args)}
     for name, needed, instead in TAKEN_OVER:
         value = getattr(training_args, name)
-        if value not in (needed, getattr(defaults, name)):
+        if value not in (needed, defaults[name]):
             raise ValueError(f"--{name} {value} is not used by this trainer; use {instead}")
         setattr(training_args, name, needed)
     training_args.remove_unused_columns = False  # the collator reads its own columns

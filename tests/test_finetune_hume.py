@@ -81,3 +81,22 @@ def test_missing_columns_are_named(hume, tmp_path):
     with pytest.raises(SystemExit, match="target column"):
         finetune_hume.main(["--data_dir", str(hume / "data"), "--target_columns", "Anger,Joy",
                             "--output_dir", str(tmp_path)])
+
+
+def test_own_labels_start_from_the_trained_emotion_rows():
+    import torch
+
+    from conftest import tiny_config
+    from modeling_emotion_whisper import EMOTIONS, WhisperForEmotionClassification
+
+    torch.manual_seed(0)
+    trained = WhisperForEmotionClassification(tiny_config())
+    classes = ["anger", "happy", "pleasant surprise", "gibberish"]
+    model = WhisperForEmotionClassification(tiny_config(id2label=dict(enumerate(classes))))
+    random_row = model.emotion_head.weight[3].clone()
+    assert finetune_hume.start_from_trained_rows(model, trained, classes) == classes[:3]
+    rows, old = model.emotion_head.weight, trained.emotion_head.weight
+    torch.testing.assert_close(rows[0], old[EMOTIONS.index("anger")])
+    torch.testing.assert_close(rows[1], old[EMOTIONS.index("happiness")])  # through the harmonization table
+    torch.testing.assert_close(rows[2], 0.7 * old[EMOTIONS.index("surprise")] + 0.3 * old[EMOTIONS.index("happiness")])
+    torch.testing.assert_close(rows[3], random_row)  # an unknown label keeps its new row
