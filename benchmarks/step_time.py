@@ -14,7 +14,6 @@ number of steps and reports its own audio seconds per second. The first `--warmu
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time

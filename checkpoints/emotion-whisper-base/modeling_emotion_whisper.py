@@ -240,12 +240,11 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         additive = additive.expand(-1, 1, n_frames, n_frames)
         hidden_states = (x,) if output_hidden_states else None
         for layer in enc.layers:
-            if self.training and enc.layerdrop > 0 and torch.rand([]) < enc.layerdrop:
-                continue
-            # transformers < 5.1 layers take a head mask and return (hidden, attentions); later ones return hidden
-            out = layer(x, additive, layer_head_mask=None) if _TAKES_HEAD_MASK else layer(x, additive)
-            x = out[0] if isinstance(out, tuple) else out
-            if output_hidden_states:
+            if not (self.training and enc.layerdrop > 0 and torch.rand([]) < enc.layerdrop):
+                # transformers 4.x layers take a head mask; releases before ~5.6 return (hidden, attentions)
+                out = layer(x, additive, layer_head_mask=None) if _TAKES_HEAD_MASK else layer(x, additive)
+                x = out[0] if isinstance(out, tuple) else out
+            if output_hidden_states:  # a dropped layer passes its input on: one state per layer, always
                 hidden_states = hidden_states + (x,)
         return enc.layer_norm(x), frame_mask, hidden_states
 
