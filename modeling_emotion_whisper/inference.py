@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import (MIN_SAMPLES, MIN_SECONDS, SAMPLING_RATE, AudioError, audio_info, load_audio, prepare_waveform,
+from .audio import (MIN_SAMPLES, SAMPLING_RATE, AudioError, audio_info, check_length, load_audio, prepare_waveform,
                     stream_audio)
 from .features import clip_batch, label_names, mel_features, scores_from_logits
 
@@ -218,9 +218,7 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
     frames_total, rate = audio_info(path)
     if frames_total == 0:
         raise AudioError(f"{path}: no samples (an empty file or a header without audio)")
-    if frames_total * SAMPLING_RATE < MIN_SAMPLES * rate:
-        raise AudioError(f"{path}: {1000 * frames_total / rate:.1f} ms of audio; at least {1000 * MIN_SECONDS:.0f} ms "
-                         "(one analysis window) is needed. Drop it or pass a longer excerpt.")
+    check_length(frames_total, str(path), rate)
     names = label_names(model)
     per_window, hop = int(window * FRAME_RATE), int(stride * FRAME_RATE)
     ramp = per_window - hop

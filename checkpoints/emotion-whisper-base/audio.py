@@ -52,12 +52,14 @@ def resample(array: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) ->
     return soxr.resample(array, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
 
-def check_length(wave: np.ndarray, name: str = "audio", rate: int = SAMPLING_RATE) -> np.ndarray:
-    """Refuse audio shorter than MIN_SECONDS (see there) with a message that names it."""
-    if wave.size * SAMPLING_RATE < MIN_SAMPLES * rate:
-        raise AudioError(f"{name}: {1000 * wave.size / rate:.1f} ms of audio; at least {1000 * MIN_SECONDS:.0f} ms "
+def check_length(samples, name: str = "audio", rate: int = SAMPLING_RATE):
+    """Refuse audio shorter than MIN_SECONDS (see there) with a message that names it. `samples`: the waveform, or
+    its length in samples at `rate` (e.g. from a file header)."""
+    n = samples if isinstance(samples, (int, np.integer)) else samples.size
+    if n * SAMPLING_RATE < MIN_SAMPLES * rate:
+        raise AudioError(f"{name}: {1000 * n / rate:.1f} ms of audio; at least {1000 * MIN_SECONDS:.0f} ms "
                          "(one analysis window) is needed. Drop it or pass a longer excerpt.")
-    return wave
+    return samples
 
 
 def prepare_waveform(array, sampling_rate: int, name: str = "audio", target_sr: int = SAMPLING_RATE) -> np.ndarray:
