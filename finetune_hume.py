@@ -174,11 +174,11 @@ def build_model(args, classes, regression: bool):
     config_file = Path(args.model_name_or_path, "config.json")
     is_ours = config_file.exists() and json.loads(config_file.read_text()).get("model_type") == "emotion_whisper"
     if is_ours:
-        trained = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, dtype=torch.float32)
         model = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, ignore_mismatched_sizes=True,
                                                                 dtype=torch.float32, **head)
         model.emotion_head.reset_parameters()  # a new head even when the sizes happen to match
-        if not regression:
+        if not regression:  # categorical labels: the trained head's rows are worth keeping
+            trained = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, dtype=torch.float32)
             reused = start_from_trained_rows(model, trained, classes)
             logger.info("emotion head: %d of %d classes start from the trained rows (%s); the others are new",
                         len(reused), len(classes), ", ".join(reused) or "none")

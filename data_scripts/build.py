@@ -47,9 +47,9 @@ def probe(task: tuple) -> dict:
     if not np.isfinite(data).all():
         return {"key": key, "error": "NaN or infinite samples"}
     try:
-        check_length(data[:, 0], "clip", rate)
+        check_length(data.shape[0], "too short", rate)
     except AudioError as err:
-        return {"key": key, "error": f"too short: {str(err).split(': ', 1)[1]}"}
+        return {"key": key, "error": str(err)}
     peak = float(np.abs(data).max())
     if peak < SILENCE_PEAK:
         return {"key": key, "error": f"silent: peak {peak:.1e}"}

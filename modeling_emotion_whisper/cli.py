@@ -67,7 +67,7 @@ def cmd_predict(args):
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(dict(zip(files, results)), handle, indent=1)
-    return 1 if len(scored) < len(results) and not scored else 0
+    return 0 if scored else 1  # only when nothing could be scored
 
 
 def cmd_timeline(args):

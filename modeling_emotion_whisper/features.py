@@ -18,14 +18,15 @@ def mel_features(feature_extractor, waves: list[np.ndarray]):
     single = [feature_extractor([wave], sampling_rate=SAMPLING_RATE, padding="longest", return_attention_mask=True,
                                 return_tensors="pt")
               for wave in waves]
-    frames = max(s["input_features"].shape[-1] for s in single)
-    features = torch.zeros(len(waves), single[0]["input_features"].shape[1], frames)
-    mask = torch.zeros(len(waves), frames, dtype=torch.long)
-    for row, s in enumerate(single):
-        n = s["input_features"].shape[-1]
-        features[row, :, :n] = s["input_features"][0]
-        mask[row, :n] = s["attention_mask"][0][:n]
-    return features, mask
+    return pad_frames([s["input_features"] for s in single], [s["attention_mask"] for s in single])
+
+
+def pad_frames(features: list[torch.Tensor], masks: list[torch.Tensor]):
+    """Batches (n_i, mels, T_i) and their masks (n_i, T_i) -> one batch, zero-padded at the end to the longest T."""
+    frames = max(f.shape[-1] for f in features)
+    padded = [torch.nn.functional.pad(f, (0, frames - f.shape[-1])) for f in features]
+    masked = [torch.nn.functional.pad(m[..., : f.shape[-1]], (0, frames - f.shape[-1])) for m, f in zip(masks, features)]
+    return torch.cat(padded), torch.cat(masked)
 
 
 def clip_batch(feature_extractor, waves: list[np.ndarray]) -> dict:

@@ -17,7 +17,7 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import ModelOutput
 
 from .audio import SAMPLING_RATE, load_audio, prepare_waveform
-from .features import clip_batch, scores_from_logits
+from .features import clip_batch, pad_frames, scores_from_logits
 
 
 @dataclass
@@ -28,13 +28,8 @@ class ClipLogits(ModelOutput):
 def collate_clips(items):
     """Batch clips of different lengths (each possibly several 30 s windows): pad the mel frames at the end (the
     model masks them) and concatenate how many windows belong to each clip."""
-    longest = max(item["input_features"].shape[-1] for item in items)
-    features, masks = [], []
-    for item in items:
-        pad = longest - item["input_features"].shape[-1]
-        features.append(torch.nn.functional.pad(item["input_features"], (0, pad)))
-        masks.append(torch.nn.functional.pad(item["attention_mask"], (0, pad)))
-    return {"input_features": torch.cat(features), "attention_mask": torch.cat(masks),
+    features, masks = pad_frames([item["input_features"] for item in items], [item["attention_mask"] for item in items])
+    return {"input_features": features, "attention_mask": masks,
             "window_counts": torch.cat([item["window_counts"] for item in items])}
 
 

@@ -52,11 +52,16 @@ def resample(array: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) ->
     return soxr.resample(array, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
 
+def long_enough(n: int, rate: int = SAMPLING_RATE) -> bool:
+    """Whether n samples at `rate` reach MIN_SECONDS (see there)."""
+    return n * SAMPLING_RATE >= MIN_SAMPLES * rate
+
+
 def check_length(samples, name: str = "audio", rate: int = SAMPLING_RATE):
     """Refuse audio shorter than MIN_SECONDS (see there) with a message that names it. `samples`: the waveform, or
     its length in samples at `rate` (e.g. from a file header)."""
     n = samples if isinstance(samples, (int, np.integer)) else samples.size
-    if n * SAMPLING_RATE < MIN_SAMPLES * rate:
+    if not long_enough(n, rate):
         raise AudioError(f"{name}: {1000 * n / rate:.1f} ms of audio; at least {1000 * MIN_SECONDS:.0f} ms "
                          "(one analysis window) is needed. Drop it or pass a longer excerpt.")
     return samples
@@ -81,7 +86,7 @@ def split_windows(wave: np.ndarray, rate: int = SAMPLING_RATE, window: float = W
     own (it is dropped: a few ms at the end of a long clip). The one windowing rule of every clip scorer."""
     step = int(window * rate)
     pieces = [wave[i : i + step] for i in range(0, wave.size, step)]
-    return [p for p in pieces if p.size * SAMPLING_RATE >= MIN_SAMPLES * rate] or pieces[:1]
+    return [p for p in pieces if long_enough(p.size, rate)] or pieces[:1]
 
 
 def _open(source, name):

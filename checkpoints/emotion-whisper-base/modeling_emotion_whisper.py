@@ -175,11 +175,10 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         (trainable_encoder_layers: -1 all, 0 none, k the top k layers and the final layer norm)."""
         # Whisper's position table is fixed sinusoids (its encoder freezes it at construction; loading unfreezes it)
         self.encoder.embed_positions.requires_grad_(False)
-        if self.config.freeze_conv_stem:
-            self.freeze_conv_stem()
         k = self.config.trainable_encoder_layers
-        if k >= 0:
+        if self.config.freeze_conv_stem or k >= 0:
             self.freeze_conv_stem()
+        if k >= 0:
             layers = self.encoder.layers
             for layer in layers[: len(layers) - k]:
                 layer.requires_grad_(False)
