@@ -147,15 +147,17 @@ class DecodedAudio:
         self._samples = None
 
     def _decode(self, num_proc: int):
-        from multiprocessing import Pool
+        from concurrent.futures import ThreadPoolExecutor
 
         from tqdm.auto import tqdm
 
         self.folder.mkdir(parents=True, exist_ok=True)
         index, start = np.zeros((len(self.clips), 2), dtype=np.int64), 0
         tmp = self.folder / "samples.f32.tmp"
-        with open(tmp, "wb") as out, Pool(max(1, num_proc)) as pool:
-            waves = pool.imap(_decode_clip, self.clips, chunksize=8)
+        # Threads, not processes: libsndfile and soxr decode outside the GIL, and forking a process that already
+        # runs torch.distributed's threads (train.py under accelerate) made the launched ranks abort at random.
+        with open(tmp, "wb") as out, ThreadPoolExecutor(max(1, num_proc)) as pool:
+            waves = pool.map(_decode_clip, self.clips)
             for i, wave in enumerate(tqdm(waves, total=len(self.clips), desc=f"decoding audio once to {self.folder}")):
                 out.write(wave.tobytes())
                 index[i] = start, wave.size
