@@ -22,8 +22,8 @@ from transformers import HfArgumentParser, WhisperFeatureExtractor
 
 from modeling_emotion_whisper import WhisperForEmotionClassification
 from modeling_emotion_whisper.adaptation import adapt_logits, load_adaptation
-from modeling_emotion_whisper.evaluation import predict_logits, score
-from modeling_emotion_whisper.inference import label_names as model_label_names
+from modeling_emotion_whisper.evaluation import predict_logits, score, skewed_subset
+from modeling_emotion_whisper.features import label_names as model_label_names
 from modeling_emotion_whisper.metrics import markdown_table
 from modeling_emotion_whisper.packing import ClipCollator
 
@@ -41,13 +41,19 @@ class EvalArguments:
     no_logit_adjustment: bool = field(default=False, metadata={"help": "Do not adjust logits by the training prior."})
     adaptation: str = field(default="", metadata={
         "help": "Unsupervised adaptation estimated on each evaluated corpus itself, labels unused: feature, logit, "
-                "prior or speaker (see modeling_emotion_whisper.adaptation)."})
+                "prior or speaker (see modeling_emotion_whisper.adaptation). A comma-separated list (none for "
+                "plain) scores each from one pass over the audio, into OUT/<adaptation>/."})
+    skewed_seed: int = field(default=-1, metadata={
+        "help": "Also score a skewed version of the clips (each speaker keeps one or two emotions, each corpus all "
+                "of them; seeded), into OUT/<adaptation>-skewed/. -1: no."})
     adaptation_json: str = field(default="", metadata={"help": "Apply a saved adaptation (emotion-whisper adapt)."})
     batch_size: int = field(default=8, metadata={"help": "Clips per forward pass."})
     save_source_statistics: bool = field(default=False, metadata={
         "help": "These clips are held-out speakers of the training domains: store their pooled-feature mean/std "
                 "in the model's config.json, for unsupervised adaptation (train.py does this for new runs)."})
     seed: int = field(default=0, metadata={"help": "Seed of the random head."})
+    save_outputs: bool = field(default=False, metadata={
+        "help": "Also write OUT/outputs.npz: raw clip logits and pooled features (benchmarks/adaptation_min_clips.py)."})
     out: str = field(default="runs/eval", metadata={"help": "Folder for results.md, results.json and PNGs."})
 
 
@@ -125,31 +131,54 @@ def main(argv=None):
         config.update(source_feature_mean=[float(x) for x in features.mean(0)],
                       source_feature_std=[float(x) for x in features.std(0)])
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    if args.adaptation:
-        corpora, speakers = np.asarray(rows["dataset"]), np.asarray(rows["speaker"])
-        for name in sorted(set(corpora)):  # each corpus is its own target domain
-            mask = corpora == name
-            logits[mask] = adapt_logits(args.adaptation, model, logits[mask], features[mask], speakers[mask])
+    if args.save_outputs:
+        np.savez(out / "outputs.npz", logits=logits, features=features, paths=np.asarray(rows["path"]))
+    adaptations = [a.strip() for a in args.adaptation.split(",") if a.strip()] or ["none"]
+    subsets = [("", np.arange(len(rows)))]
+    if args.skewed_seed >= 0:
+        subsets.append(("-skewed", skewed_subset(rows, args.skewed_seed)))
+    variants = [(adaptation, suffix, index) for suffix, index in subsets for adaptation in adaptations]
+    results = {}
+    for adaptation, suffix, index in variants:
+        where = out / f"{adaptation}{suffix}" if len(variants) > 1 else out
+        subset = rows.select(index)
+        results[adaptation + suffix] = report(args, model, subset, adapt(adaptation, model, subset, logits[index],
+                                              features[index]), features[index], label_names, prior, where,
+                                              adaptation + suffix)
+    return results if len(variants) > 1 else results[variants[0][0] + variants[0][1]]
+
+
+def adapt(adaptation, model, rows, logits, features):
+    """Logits adapted on each corpus of `rows` separately (labels unused)."""
+    if adaptation == "none":
+        return logits
+    logits = logits.copy()
+    corpora, speakers = np.asarray(rows["dataset"]), np.asarray(rows["speaker"])
+    for name in sorted(set(corpora)):  # each corpus is its own target domain
+        mask = corpora == name
+        logits[mask] = adapt_logits(adaptation, model, logits[mask], features[mask], speakers[mask])
+    return logits
+
+
+def report(args, model, rows, logits, features, label_names, prior, out, adapted):
+    """Step 6: scores, results.md, results.json and confusion plots in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
     results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)
     if args.random_baseline:
-        torch.manual_seed(args.seed)
-        model.emotion_head.reset_parameters()
-        if args.adaptation_json:  # the pooled features above were adapted: the baseline needs the raw ones
-            model.set_adaptation(None)
-            random_logits = predict_logits(model, rows, collator, args.batch_size, desc="random head")
-        else:  # clip logits are a linear function of the pooled features: no second pass over the audio
-            with torch.no_grad():
-                random_logits = model.emotion_head(torch.from_numpy(features)).numpy()
+        torch.manual_seed(args.seed)  # a fresh head of the same shape; the pooled features are raw, so no new pass
+        head = torch.nn.Linear(model.config.d_model, model.config.num_labels)
+        with torch.no_grad():
+            random_logits = head(torch.from_numpy(features)).numpy()
         results["random_head"] = score(random_logits, rows, label_names)["per_corpus"]
 
-    # 6. Reports.
     prefix = "Z-" if args.zero_shot else ""
     columns = {f"{prefix}{name}": metrics for name, metrics in results["per_corpus"].items()}
     table = markdown_table(columns, label_names)
     if args.random_baseline:
         cells = [f"{100 * results['random_head'][name]['micro_f1']:.2f}" for name in results["per_corpus"]]
         table += "\n| Random F1 | " + " | ".join(cells) + " |"
-    adapted = args.adaptation or (f"from {args.adaptation_json}" if args.adaptation_json else "none")
+    if args.adaptation_json:
+        adapted = f"from {args.adaptation_json}"
     header = (f"model `{args.model}`, data `{args.dataset_path}` split `{args.split}`, "
               f"logit adjustment {'off' if prior is None else 'on'}, label banning per corpus, "
               f"adaptation {adapted}\n\n")

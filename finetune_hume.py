@@ -56,6 +56,9 @@ class FinetuneArguments:
     threshold: float = field(default=0.5, metadata={"help": "Binarization of targets and outputs for micro-F1."})
     devel_fraction: float = field(default=0.1, metadata={"help": "Held out when the CSV has no partition column."})
     freeze_encoder_layers: int = field(default=0, metadata={"help": "Freeze the lowest N encoder layers."})
+    new_head: bool = field(default=False, metadata={
+        "help": "With --label_column: start every class from a random row, even those the model knows (the "
+                "comparison of docs/results.md, 'Few-shot'); by default known emotions start from the trained rows."})
 
 
 def read_rows(args):
@@ -177,7 +180,7 @@ def build_model(args, classes, regression: bool):
         model = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, ignore_mismatched_sizes=True,
                                                                 dtype=torch.float32, **head)
         model.emotion_head.reset_parameters()  # a new head even when the sizes happen to match
-        if not regression:  # categorical labels: the trained head's rows are worth keeping
+        if not regression and not args.new_head:  # categorical labels: the trained head's rows are worth keeping
             trained = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, dtype=torch.float32)
             reused = start_from_trained_rows(model, trained, classes)
             logger.info("emotion head: %d of %d classes start from the trained rows (%s); the others are new",

@@ -40,6 +40,13 @@ class ModelArguments:
         default=False, metadata={"help": "Heads read a learned softmax-weighted sum of every encoder hidden state."})
     trainable_encoder_layers: int = field(
         default=-1, metadata={"help": "Encoder depth that trains: -1 all (the paper), 0 frozen, k the top k layers."})
+    feature_standardization: str = field(default="none", metadata={
+        "help": "Standardize the heads' input per 'speaker' or per 'corpus' in training, with each group's own "
+                "statistics (and at inference with a group of inputs'); 'none' as in the paper."})
+    standardization_momentum: float = field(
+        default=0.01, metadata={"help": "Per-clip weight of the running update of a group's statistics."})
+    head_learning_rate: float = field(default=0.0, metadata={
+        "help": "Peak learning rate of the heads and layer weights (0: --learning_rate, as for the encoder)."})
     logit_adjustment_tau: float = field(default=1.0, metadata={"help": "tau of the saved logit adjustment."})
 
 
@@ -115,6 +122,8 @@ def build_model(model_args, train, num_domains):
                     classifier_dropout=model_args.classifier_dropout, label_prior=[float(p) for p in prior],
                     layer_weighting=model_args.layer_weighting,
                     trainable_encoder_layers=model_args.trainable_encoder_layers,
+                    feature_standardization=model_args.feature_standardization,
+                    standardization_momentum=model_args.standardization_momentum,
                     logit_adjustment_tau=model_args.logit_adjustment_tau)
     if is_ours:
         model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, **settings)
@@ -156,7 +165,8 @@ def main(argv=None):
     # folder, model card), not through the Trainer's own checkpoint pushes.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     try:
-        trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing)
+        trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing,
+                                         head_learning_rate=model_args.head_learning_rate or None)
     except ValueError as err:
         raise SystemExit(str(err)) from None
     if training_args.process_index == 0:  # the resolved configuration, saved with the run

@@ -24,7 +24,7 @@ from transformers import WhisperFeatureExtractor
 from modeling_emotion_whisper import WhisperForEmotionClassification
 from modeling_emotion_whisper.adaptation import adapt_logits, estimate, apply_offline, few_shot_finetune
 from modeling_emotion_whisper.evaluation import predict_logits
-from modeling_emotion_whisper.inference import label_names
+from modeling_emotion_whisper.features import label_names
 from modeling_emotion_whisper.metrics import evaluate_logits
 from modeling_emotion_whisper.packing import ClipCollator
 

@@ -17,7 +17,8 @@ from transformers import WhisperFeatureExtractor
 
 from modeling_emotion_whisper.audio import load_audio
 from modeling_emotion_whisper.evaluation import predict_logits, score
-from modeling_emotion_whisper.inference import label_names, load_model
+from modeling_emotion_whisper.features import label_names
+from modeling_emotion_whisper.inference import load_model
 from modeling_emotion_whisper.packing import ClipCollator
 
 

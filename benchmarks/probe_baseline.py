@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from modeling_emotion_whisper.evaluation import skew  # noqa: E402  (the one skewing rule of the evaluations)
 
 SETTINGS = [("last layer", "train"), ("all layers", "train"), ("all layers", "corpus"), ("all layers", "speaker")]
 
@@ -64,25 +65,6 @@ def standardize(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
         member = groups == group
         out[member] = (x[member] - x[member].mean(0)) / (x[member].std(0) + 1e-6)
     return out
-
-
-def skew(speakers: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A boolean mask over one corpus's clips: each speaker keeps one or two emotions (at least ceil(emotions /
-    speakers), so that together they still cover every emotion of the corpus)."""
-    rng = np.random.default_rng(seed)
-    people, emotions = sorted(set(speakers)), sorted(set(labels))
-    has = {p: sorted(set(labels[speakers == p])) for p in people}
-    minimum = -(-len(emotions) // len(people))
-    chosen = {p: set() for p in people}
-    for emotion in rng.permutation(emotions):  # cover every emotion first, with a speaker who has it
-        candidates = [p for p in people if emotion in has[p] and len(chosen[p]) < max(2, minimum)] or \
-                     [p for p in people if emotion in has[p]]
-        chosen[candidates[int(rng.integers(len(candidates)))]].add(emotion)
-    for p in people:  # then top every speaker up to its own draw of 1 or 2 (or the minimum)
-        want = max(minimum, int(rng.integers(1, 3)))
-        spare = [e for e in rng.permutation(has[p]) if e not in chosen[p]]
-        chosen[p].update(spare[: max(0, want - len(chosen[p]))])
-    return np.array([labels[i] in chosen[speakers[i]] for i in range(len(labels))])
 
 
 def main(argv=None):

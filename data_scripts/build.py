@@ -26,7 +26,7 @@ from data_scripts.corpora import REGISTRY
 from data_scripts.corpora.base import CorpusError
 from modeling_emotion_whisper.audio import AudioError, check_length, read_region
 from modeling_emotion_whisper.configuration_emotion_whisper import EMOTIONS
-from modeling_emotion_whisper.labels import harmonize, soft_labels
+from modeling_emotion_whisper.labels import SMOOTHING_TARGETS, harmonize, soft_labels
 
 logger = logging.getLogger("data_scripts.build")
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing audible
@@ -153,6 +153,9 @@ def parse_args(argv=None):
                              " split); every build writes its own as validation_speakers.json. configs/splits/ holds"
                              " the split behind the results in docs/")
     parser.add_argument("--no_neutral_smoothing", action="store_true", help="skip paper 2.2's smoothing")
+    parser.add_argument("--smoothing_target", choices=SMOOTHING_TARGETS, default="uniform",
+                        help="where neutral smoothing moves a weak sample's alpha mass: 'uniform' (the paper's "
+                             "formula) or 'neutral' (its stated intent)")
     parser.add_argument("--num_proc", type=int, default=2, help="processes that decode and probe the audio")
     parser.add_argument("--overwrite", action="store_true", help="rebuild even if the output is up to date")
     parser.add_argument("--push_to_hub", metavar="REPO_ID", help="also upload the DatasetDict to this Hub dataset repo")
@@ -178,7 +181,7 @@ def collect(corpus_args: list[str]) -> dict:
     return found
 
 
-def build_rows(found: dict, probes: dict, smoothing: bool):
+def build_rows(found: dict, probes: dict, smoothing: bool, target: str = "uniform"):
     """Steps 3-4: rows with harmonized soft labels (smoothed per dataset) and domain ids; skipped files listed."""
     rows, skipped = [], []
     for name, (corpus, utterances) in found.items():
@@ -191,7 +194,7 @@ def build_rows(found: dict, probes: dict, smoothing: bool):
                 kept.append((u, info))
         if not kept:
             continue
-        soft = soft_labels([harmonize(u.labels) for u, _ in kept], smoothing=smoothing)
+        soft = soft_labels([harmonize(u.labels) for u, _ in kept], smoothing=smoothing, target=target)
         for (u, info), label in zip(kept, soft):
             language = u.language or corpus.language
             rows.append({
@@ -244,6 +247,8 @@ def signature(args, found) -> str:
     """What the output depends on: settings and every input file's path, size and modification time."""
     digest = hashlib.sha256()
     settings = {k: getattr(args, k) for k in ("split", "validation_fraction", "seed", "no_neutral_smoothing")}
+    if args.smoothing_target != "uniform":  # builds made before this option keep their signature
+        settings["smoothing_target"] = args.smoothing_target
     settings["validation_speakers"] = read_pinned(args.validation_speakers)
     digest.update(json.dumps([FORMAT_VERSION, settings, sorted(found)], sort_keys=True).encode())
     for name in sorted(found):
@@ -272,7 +277,8 @@ def main(argv=None) -> Path:
         probes = {p["key"]: p for p in tqdm(pool.imap(probe, tasks, chunksize=16), total=len(tasks), desc="probing audio")}
 
     # 3-4. Labels and domains.
-    rows, skipped, vocabulary = build_rows(found, probes, smoothing=not args.no_neutral_smoothing)
+    rows, skipped, vocabulary = build_rows(found, probes, smoothing=not args.no_neutral_smoothing,
+                                           target=args.smoothing_target)
     if not rows:
         raise CorpusError("every file was skipped; see the reasons above")
 

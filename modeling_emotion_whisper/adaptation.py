@@ -3,7 +3,8 @@
 Unsupervised, from unlabeled target audio (each method returns a small dict that `model.set_adaptation` applies
 and `save_adaptation` writes as JSON):
 - "feature": per-domain standardization of the pooled encoder features: map the target's mean/std per dimension
-  onto the source's (stored in the model config after training), before the heads.
+  onto the source's (stored in the model config after training), before the heads; for a model trained with
+  feature_standardization, z-score them with the target's own statistics, as in training.
 - "logit": centre the target's clip logits per class on the logits the source mean feature would give.
 - "prior": re-estimate the target label prior by EM (Saerens, Latinne, Decaestecker 2002) and shift the logits by
   log(target prior) - log(training prior).
@@ -15,15 +16,19 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 METHODS = ("feature", "logit", "prior")
 
 
-def _source_stats(config):
+def source_statistics(config):
+    """What a target's features are mapped onto: a model that standardizes per domain was trained on z-scores
+    (mean 0, std 1); any other onto the source-domain statistics measured after training."""
+    if config.feature_standardization != "none":
+        return np.zeros(config.d_model), np.ones(config.d_model)
     if config.source_feature_mean is None or config.source_feature_std is None:
         raise ValueError("the model config has no source feature statistics (source_feature_mean/std); "
-                         "train.py stores them, or run `emotion-whisper adapt --source-rows` on source clips")
+                         "train.py stores them; for an older model run evaluate_model.py --save_source_statistics on held-out "
+                         "clips of its training corpora")
     return np.asarray(config.source_feature_mean), np.asarray(config.source_feature_std)
 
 
@@ -69,11 +74,11 @@ def prior_shift(target_prior, source_prior) -> dict:
 def estimate(method: str, model, logits: np.ndarray, features: np.ndarray) -> dict:
     """The adaptation dict of one method, from the target's raw clip logits and pooled features (no labels)."""
     if method == "feature":
-        return {"method": method, **feature_standardization(features, *_source_stats(model.config))}
+        return {"method": method, **feature_standardization(features, *source_statistics(model.config))}
     if method == "logit":
         weight = model.emotion_head.weight.detach().float().cpu().numpy()
         bias = model.emotion_head.bias.detach().float().cpu().numpy()
-        return {"method": method, **logit_centering(logits, weight, bias, _source_stats(model.config)[0])}
+        return {"method": method, **logit_centering(logits, weight, bias, source_statistics(model.config)[0])}
     if method == "prior":
         if model.config.label_prior is None:
             raise ValueError("prior adaptation needs config.label_prior (the training label distribution)")
@@ -102,7 +107,7 @@ def adapt_logits(method: str, model, logits: np.ndarray, features: np.ndarray, s
     if method == "speaker":
         if speakers is None:
             raise ValueError("per-speaker adaptation needs speaker ids")
-        return speaker_standardize(features, speakers, *_source_stats(model.config)) @ weight.T + bias
+        return speaker_standardize(features, speakers, *source_statistics(model.config)) @ weight.T + bias
     return apply_offline(estimate(method, model, logits, features), logits, features, weight, bias)
 
 
@@ -115,6 +120,46 @@ def speaker_standardize(features: np.ndarray, speakers, source_mean, source_std)
         stats = feature_standardization(features[rows], source_mean, source_std)
         out[rows] = features[rows] * np.asarray(stats["feature_scale"]) + np.asarray(stats["feature_shift"])
     return out
+
+
+def training_groups(rows, level: str, num_domains: int):
+    """Group of each training clip and of each domain id for per-domain standardization in training: "speaker" is
+    the domain itself (corpus x speaker x language), "corpus" the clip's corpus. Returns (clip_groups,
+    group_of_domain); domain ids no training clip has map to group 0 (never looked up)."""
+    domains = np.asarray(rows["domain"], dtype=np.int64)
+    keys = domains if level == "speaker" else np.asarray(rows["dataset"])
+    _, clip_groups = np.unique(keys, return_inverse=True)
+    group_of_domain = np.zeros(max(num_domains, int(domains.max()) + 1), dtype=np.int64)
+    group_of_domain[domains] = clip_groups
+    return clip_groups, group_of_domain
+
+
+def group_statistics(model, rows, collator, clip_groups, max_clips: int = 64, seed: int = 0, batch_size: int = 8,
+                     bf16: bool = False):
+    """Mean and variance (groups, d_model) of the pooled features of up to `max_clips` clips per group (seeded
+    choice), each clip alone, without augmentation: the starting point of per-domain standardization in training."""
+    from .evaluation import predict_logits
+
+    rng = np.random.default_rng(seed)
+    clip_groups = np.asarray(clip_groups)
+    chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(clip_groups == g))[:max_clips]
+                                     for g in np.unique(clip_groups)]))
+    saved = model.adaptation
+    # identity adaptation: the pooled features are all this needs, and the model has no statistics to score with yet
+    model.set_adaptation({"feature_scale": [1.0] * model.config.d_model, "feature_shift": [0.0] * model.config.d_model})
+    try:
+        _, features = predict_logits(model, rows.select(chosen), collator, batch_size, desc="group statistics",
+                                     return_features=True, bf16=bf16)
+    finally:
+        model.adaptation = saved
+    groups = clip_groups[chosen]
+    count = np.bincount(groups, minlength=int(clip_groups.max()) + 1)[:, None]
+    mean = np.zeros((count.shape[0], features.shape[1]))
+    np.add.at(mean, groups, features)
+    mean /= np.maximum(count, 1)
+    var = np.zeros_like(mean)
+    np.add.at(var, groups, (features - mean[groups]) ** 2)
+    return mean, var / np.maximum(count, 1)
 
 
 def save_adaptation(adaptation: dict, path):
@@ -133,6 +178,8 @@ def few_shot_finetune(model, support_rows, collator, train_layers: int = 0, step
     """Fine-tune the emotion head (and the top `train_layers` encoder layers) on a few labelled clips (rows with
     path, duration and soft_label), each clip alone at its own length, with the soft-label loss; everything else
     stays frozen. Head only: the clips' pooled features are computed once and the head trains on them."""
+    import torch
+
     from .evaluation import predict_logits
 
     torch.manual_seed(seed)

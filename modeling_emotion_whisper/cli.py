@@ -3,6 +3,7 @@
     emotion-whisper predict FILE... [--model PATH] [--json out.json]
     emotion-whisper timeline FILE [--model PATH] [--json out.json] [--plot out.png]
     emotion-whisper adapt FOLDER --method feature --out adaptation.json   (then --adaptation adaptation.json)
+    emotion-whisper export-onnx [--model PATH] --out DIR [--quantize int8]   (then --backend onnx --model DIR)
     emotion-whisper release CHECKPOINT --repo-id ORG/NAME [--push]
 
 The default model is checkpoints/emotion-whisper-base in this repository.
@@ -39,6 +40,15 @@ def _expand(items) -> list[str]:
 
 
 def _load(args):
+    """(model, extractor) for the PyTorch backend; (OnnxScorer, None) for --backend onnx, which imports no torch."""
+    if args.backend == "onnx":
+        if not args.model:
+            raise ValueError("--backend onnx needs --model DIR, a folder written by `emotion-whisper export-onnx`")
+        if getattr(args, "adaptation", None):
+            raise ValueError("--adaptation needs the PyTorch backend (--backend torch)")
+        from .onnx_backend import OnnxScorer
+
+        return OnnxScorer(args.model), None
     from .adaptation import load_adaptation
     from .inference import load_model
 
@@ -49,15 +59,18 @@ def _load(args):
 
 
 def cmd_predict(args):
-    from .inference import predict_clips
+    from .inference import MIN_ADAPTATION_CLIPS, predict_clips
 
     files = _expand(args.files)
     if not files:
         raise ValueError(f"no audio files in {', '.join(args.files)}")
+    groups = _speaker_groups(files, args)
     model, extractor = _load(args)
     # bad files are reported one line each; the others are still scored, in batches
     results = predict_clips(model, extractor, files, batch_size=args.batch_size,
-                            logit_adjustment=args.logit_adjustment, errors="report")
+                            logit_adjustment=args.logit_adjustment, errors="report",
+                            adapt_to_inputs=args.adapt_to_inputs or groups is not None, groups=groups,
+                            min_clips=args.min_clips or MIN_ADAPTATION_CLIPS)
     scored = [(p, r) for p, r in zip(files, results) if "error" not in r]
     rows = [(p, r["label"], f"{r['scores'][r['label']]:.3f}", f"{r['duration']:.2f}") for p, r in scored]
     print(_table(rows, ["file", "emotion", "score", "seconds"]))
@@ -68,6 +81,42 @@ def cmd_predict(args):
         with open(args.json, "w") as handle:
             json.dump(dict(zip(files, results)), handle, indent=1)
     return 0 if scored else 1  # only when nothing could be scored
+
+
+def _speaker_groups(files, args):
+    """The speaker of each file, from --speaker-pattern (a regular expression on the file name: its first group, or
+    the whole match) or --speaker-csv (a table with a path column); None when neither is given."""
+    import csv
+    import re
+    from pathlib import Path
+
+    if args.speaker_pattern and args.speaker_csv:
+        raise ValueError("give --speaker-pattern or --speaker-csv, not both")
+    if args.speaker_pattern:
+        try:
+            pattern = re.compile(args.speaker_pattern)
+        except re.error as err:
+            raise ValueError(f"--speaker-pattern {args.speaker_pattern!r} is not a regular expression: {err}")
+        groups = []
+        for path in files:
+            found = pattern.search(Path(path).name)
+            if not found:
+                raise ValueError(f"--speaker-pattern {args.speaker_pattern!r} does not match {Path(path).name}")
+            groups.append(found.group(1) if pattern.groups else found.group(0))
+        return groups
+    if args.speaker_csv:
+        with open(args.speaker_csv, newline="") as handle:
+            table = list(csv.DictReader(handle))
+        for column in ("path", args.speaker_column):
+            if not table or column not in table[0]:
+                raise ValueError(f"{args.speaker_csv} has no {column!r} column (columns: "
+                                 f"{', '.join(table[0]) if table else 'none'})")
+        speaker_of = {str(Path(row["path"]).resolve()): row[args.speaker_column] for row in table}
+        missing = [f for f in files if str(Path(f).resolve()) not in speaker_of]
+        if missing:
+            raise ValueError(f"{len(missing)} file(s) are not in {args.speaker_csv}, e.g. {missing[0]}")
+        return [speaker_of[str(Path(f).resolve())] for f in files]
+    return None
 
 
 def cmd_timeline(args):
@@ -117,12 +166,28 @@ def cmd_adapt(args):
     return 0
 
 
+def cmd_export_onnx(args):
+    from .inference import DEFAULT_MODEL
+    from .onnx_export import ExportError, export_onnx
+
+    try:
+        report = export_onnx(args.model or DEFAULT_MODEL, args.out, quantize=args.quantize, tolerance=args.tolerance)
+    except ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    rows = [(name, f"{r['logits']:.2e}", f"{r['frame_logits']:.2e}", f"{100 * r['same_label']:.1f}")
+            for name, r in report.items()]
+    print(_table(rows, ["file", "max |logit diff| clips", "frames", "same label %"]))
+    print(f"\nchecked against PyTorch on generated audio; written to {args.out}")
+    return 0
+
+
 def cmd_release(args):
     from .release import ReleaseError, release
 
     try:
         release(args.checkpoint, args.repo_id, out=args.out, push_to_hub=args.push, eval_json=args.eval_json,
-                commit_message=args.commit_message)
+                commit_message=args.commit_message, onnx=args.onnx)
     except ReleaseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -141,6 +206,24 @@ def build_parser():
     predict.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
     predict.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
     predict.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
+    predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                         help="onnx: run a folder written by export-onnx under onnxruntime, without torch")
+    predict.add_argument(
+        "--adapt-to-inputs", action="store_true",
+        help="standardize the model's features on the statistics of the clips being scored (no labels needed). "
+             "Helps when the clips together span the emotions, e.g. a whole corpus or a call centre's calls "
+             "(zero-shot gains on the shared corpora: docs/results.md); needs --min-clips of them")
+    predict.add_argument(
+        "--speaker-pattern", metavar="REGEX",
+        help="standardize per speaker instead, the speaker being this regular expression's first group in the file "
+             "name (e.g. '^(\\d+)_' or 'spk(\\w+)-'). Best when each speaker's clips span the emotions (acted "
+             "data); it hurts when speakers show only one or two emotions each, as in most real recordings: there "
+             "use --adapt-to-inputs alone")
+    predict.add_argument("--speaker-csv", metavar="FILE",
+                         help="like --speaker-pattern, with speakers from a CSV table with a path column")
+    predict.add_argument("--speaker-column", default="speaker", help="the speaker column of --speaker-csv")
+    predict.add_argument("--min-clips", type=int, default=None,
+                         help="fewest clips per group to adapt to (default and why: see docs/results.md)")
     predict.set_defaults(run=cmd_predict)
 
     line = sub.add_parser("timeline", help="emotion over time for a recording of any length")
@@ -156,7 +239,17 @@ def build_parser():
     line.add_argument("--frame-rate", type=float, default=10.0, help="output frames per second")
     line.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
     line.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
+    line.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                         help="onnx: run a folder written by export-onnx under onnxruntime, without torch")
     line.set_defaults(run=cmd_timeline)
+
+    export = sub.add_parser("export-onnx", help="export a model to ONNX (and int8), checked against PyTorch")
+    export.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
+    export.add_argument("--out", required=True, help="output folder (model.onnx, model_int8.onnx, config.json)")
+    export.add_argument("--quantize", choices=["int8"], default="", help="also write model_int8.onnx")
+    export.add_argument("--tolerance", type=float, default=1e-3,
+                        help="largest |logit difference| from PyTorch the fp32 graph may show on the check audio")
+    export.set_defaults(run=cmd_export_onnx)
 
     adapt = sub.add_parser("adapt", help="estimate an unsupervised adaptation from unlabeled target-domain audio")
     adapt.add_argument("audio", nargs="+", help="audio files or folders of the target domain (no labels needed)")
@@ -173,6 +266,7 @@ def build_parser():
     rel.add_argument("--eval-json", action="append", default=[], help="results.json of evaluate_model.py (repeat)")
     rel.add_argument("--push", action="store_true", help="upload with huggingface_hub after the checks")
     rel.add_argument("--commit-message", default="Release emotion-whisper", help="Hub commit message")
+    rel.add_argument("--onnx", action="store_true", help="also export onnx/model.onnx and onnx/model_int8.onnx")
     rel.set_defaults(run=cmd_release)
     return parser
 

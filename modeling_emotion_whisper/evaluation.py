@@ -15,9 +15,10 @@ from .metrics import decision_logits, evaluate_logits
 
 
 @torch.no_grad()
-def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "evaluating", return_features=False):
+def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "evaluating", return_features=False,
+                   bf16: bool = False):
     """Raw clip logits (n, labels), in the order of `rows` (and the pooled features (n, d_model) with
-    `return_features`). Batches clips of similar length to waste little."""
+    `return_features`). Batches clips of similar length to waste little. `bf16`: forwards under bf16 autocast."""
     model.eval()
     order = np.argsort(np.asarray(rows["duration"]), kind="stable")
     device = next(model.parameters()).device
@@ -27,9 +28,10 @@ def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "eval
     for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False):
         index = order[start : start + batch_size]
         batch = collator([rows[int(i)] for i in index])
-        result = model(input_features=batch["input_features"].to(device, dtype),
-                       attention_mask=batch["attention_mask"].to(device), window_counts=batch.get("window_counts"),
-                       apply_logit_adjustment=False)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # the model only, not the features
+            result = model(input_features=batch["input_features"].to(device, dtype),
+                           attention_mask=batch["attention_mask"].to(device), window_counts=batch.get("window_counts"),
+                           apply_logit_adjustment=False)
         out[index] = result.logits.float().cpu().numpy()
         features[index] = result.pooled_features.float().cpu().numpy()
     return (out, features) if return_features else out
@@ -64,8 +66,44 @@ def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment:
     if store_source_statistics:
         model.config.source_feature_mean = [float(x) for x in features.mean(0)]
         model.config.source_feature_std = [float(x) for x in features.std(0)]
+        if model.config.feature_standardization != "none":  # its single-clip standardization has just changed
+            from .adaptation import apply_offline, feature_standardization
+
+            head = model.emotion_head
+            logits = apply_offline(feature_standardization(features, 0.0, 1.0), logits, features,
+                                   head.weight.detach().float().cpu().numpy(), head.bias.detach().float().cpu().numpy())
     prior = model.config.label_prior if logit_adjustment else None
     names = label_names(model)
     results = score(logits, rows, names, prior, model.config.logit_adjustment_tau)
     results["label_names"] = names
     return results
+
+
+def skew(speakers, labels, seed: int = 0) -> np.ndarray:
+    """A boolean mask over one corpus's clips, as real recordings are: each speaker keeps one or two emotions (at least
+    ceil(emotions / speakers), so that together they still cover every emotion of the corpus); seeded."""
+    speakers, labels = np.asarray(speakers), np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    people, emotions = sorted(set(speakers)), sorted(set(labels))
+    has = {p: sorted(set(labels[speakers == p])) for p in people}
+    minimum = -(-len(emotions) // len(people))
+    chosen = {p: set() for p in people}
+    for emotion in rng.permutation(emotions):  # cover every emotion first, with a speaker who has it
+        candidates = [p for p in people if emotion in has[p] and len(chosen[p]) < max(2, minimum)] or \
+                     [p for p in people if emotion in has[p]]
+        chosen[candidates[int(rng.integers(len(candidates)))]].add(emotion)
+    for p in people:  # then top every speaker up to its own draw of 1 or 2 (or the minimum)
+        want = max(minimum, int(rng.integers(1, 3)))
+        spare = [e for e in rng.permutation(has[p]) if e not in chosen[p]]
+        chosen[p].update(spare[: max(0, want - len(chosen[p]))])
+    return np.array([labels[i] in chosen[speakers[i]] for i in range(len(labels))], dtype=bool)
+
+
+def skewed_subset(rows, seed: int = 0) -> np.ndarray:
+    """Indices of the skewed version (`skew`) of every corpus in `rows` (columns label, dataset, speaker)."""
+    labels, datasets, speakers = (np.asarray(rows[c]) for c in ("label", "dataset", "speaker"))
+    keep = np.zeros(len(labels), dtype=bool)
+    for corpus in sorted(set(datasets)):
+        in_corpus = datasets == corpus
+        keep[in_corpus] = skew(speakers[in_corpus], labels[in_corpus], seed)
+    return np.flatnonzero(keep)

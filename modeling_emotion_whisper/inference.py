@@ -13,18 +13,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .audio import (MIN_SAMPLES, SAMPLING_RATE, AudioError, audio_info, check_length, load_audio, prepare_waveform,
                     stream_audio)
-from .features import clip_batch, label_names, mel_features, scores_from_logits
+from .mel import scores
 
 FRAME_RATE = 50  # encoder frames per second
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "emotion-whisper-base"
 
 
-def load_model(path=None, device: str = "cpu", dtype=torch.float32):
+def load_model(path=None, device: str = "cpu", dtype=None):
     """The emotion model and its feature extractor, from a saved folder or Hub id (default: the project's model)."""
+    import torch
     from transformers import WhisperFeatureExtractor
 
     from .modeling_emotion_whisper import WhisperForEmotionClassification
@@ -32,7 +32,7 @@ def load_model(path=None, device: str = "cpu", dtype=torch.float32):
     path = str(path or DEFAULT_MODEL)
     if path == str(DEFAULT_MODEL) and not DEFAULT_MODEL.exists():
         raise FileNotFoundError(f"the default model {DEFAULT_MODEL} is missing; pass --model PATH or a Hub id")
-    model = WhisperForEmotionClassification.from_pretrained(path, dtype=dtype).to(device).eval()
+    model = WhisperForEmotionClassification.from_pretrained(path, dtype=dtype or torch.float32).to(device).eval()
     try:
         extractor = WhisperFeatureExtractor.from_pretrained(path)
     except OSError:
@@ -40,24 +40,94 @@ def load_model(path=None, device: str = "cpu", dtype=torch.float32):
     return model, extractor
 
 
-@torch.no_grad()
-def _forward(model, extractor, waves, adjust: bool):
-    features, mask = mel_features(extractor, waves)
-    device, dtype = model.device, model.dtype
-    return model(input_features=features.to(device, dtype), attention_mask=mask.to(device),
-                 apply_logit_adjustment=adjust)
+class TorchScorer:
+    """A PyTorch model and its feature extractor behind what `predict_clips` and `timeline` need; the ONNX runtime
+    (onnx_backend.OnnxScorer) offers the same, without torch. Arrays in, numpy arrays out."""
+
+    def __init__(self, model, extractor):
+        self.model, self.extractor, self.config = model, extractor, model.config
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    def head(self):
+        """The emotion head's weight (labels, d_model) and bias, for adaptation computed from pooled features."""
+        head = self.model.emotion_head
+        return head.weight.detach().float().cpu().numpy(), head.bias.detach().float().cpu().numpy()
+
+    def adjust(self, logits: np.ndarray) -> np.ndarray:
+        import torch
+
+        return self.model.adjust_logits(torch.from_numpy(np.asarray(logits, dtype=np.float32))).numpy()
+
+    def clips(self, waves, logit_adjustment: bool):
+        """Clip logits (n, labels) and pooled features (n, d_model); clips over 30 s as frame-weighted windows."""
+        import torch
+
+        from .features import clip_batch
+
+        batch = clip_batch(self.extractor, waves)
+        with torch.no_grad():
+            out = self.model(input_features=batch["input_features"].to(self.model.device, self.model.dtype),
+                             attention_mask=batch["attention_mask"].to(self.model.device),
+                             window_counts=batch["window_counts"], apply_logit_adjustment=logit_adjustment)
+        return out.logits.float().cpu().numpy(), out.pooled_features.float().cpu().numpy()
+
+    def frames(self, waves, logit_adjustment: bool):
+        """Frame logits (B, frames, labels) and frame mask (B, frames) of windows of at most 30 s."""
+        import torch
+
+        from .features import mel_features
+
+        features, mask = mel_features(self.extractor, waves)
+        with torch.no_grad():
+            out = self.model(input_features=features.to(self.model.device, self.model.dtype),
+                             attention_mask=mask.to(self.model.device), apply_logit_adjustment=logit_adjustment)
+        return out.frame_logits.float().cpu().numpy(), out.frame_mask.cpu().numpy()
 
 
-@torch.no_grad()
+def as_scorer(model, extractor=None):
+    """A scorer as is; a PyTorch model (with its feature extractor) wrapped in a TorchScorer."""
+    return model if hasattr(model, "frames") and hasattr(model, "clips") else TorchScorer(model, extractor)
+
+
+# Fewest clips a group of inputs needs before its own statistics standardize it (docs/results.md, "Adapting to the
+# inputs": below this, per-dimension means and deviations are too noisy and scores fall under the plain model's).
+MIN_ADAPTATION_CLIPS = 20
+
+
+def _check_groups(groups, min_clips, what):
+    counts = {}
+    for group in groups:
+        counts[group] = counts.get(group, 0) + 1
+    small = {g: n for g, n in counts.items() if n < min_clips}
+    if small:
+        listed = ", ".join(f"{g!r}: {n}" for g, n in sorted(small.items(), key=lambda x: str(x[0]))[:5])
+        raise ValueError(
+            f"adapting to the inputs needs at least {min_clips} {what} per group, for statistics stable enough to "
+            f"help (fewer make scores worse than none); too few in {listed}. Score them without adaptation, or add "
+            "clips of the same speaker or recording setup")
+
+
 def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustment: bool = False,
-                  return_raw: bool = False, errors: str = "raise") -> list[dict]:
+                  return_raw: bool = False, errors: str = "raise", adapt_to_inputs: bool = False, groups=None,
+                  min_clips: int = MIN_ADAPTATION_CLIPS) -> list[dict]:
     """Scores for each source (a path, or a mono 16 kHz array): {"scores": {label: p}, "label": best, "duration": s}
-    (plus the clip "logits" and pooled "features" with `return_raw`). Clips are sorted by length and batched at
-    their own length; audio longer than 30 s is scored as the frame-weighted mean of its 30 s windows (the same
-    rule as the pipeline and evaluation). errors="report": a source that cannot be scored gets {"error": message}
-    and the others are still scored; "raise": its AudioError propagates."""
-    names = label_names(model)
+    (plus the clip "logits" and pooled "features" with `return_raw`). `model`: a PyTorch model with its feature
+    `extractor`, or a scorer such as onnx_backend.OnnxScorer (extractor None). Clips are sorted by length and
+    batched at their own length; audio longer than 30 s is scored as the frame-weighted mean of its 30 s windows
+    (the same rule as the pipeline and evaluation). errors="report": a source that cannot be scored gets
+    {"error": message} and the others are still scored; "raise": its AudioError propagates.
+
+    adapt_to_inputs: standardize the pooled features with the statistics of the inputs themselves (labels unused),
+    all together or per value of `groups` (one key per source, e.g. a speaker): each group needs `min_clips`
+    clips. Helps when a group's clips span the emotions (a corpus, a call centre's calls); per speaker it can hurt
+    where each speaker shows only one or two emotions (docs/results.md)."""
+    scorer = as_scorer(model, extractor)
     results = [None] * len(sources)
+    if groups is not None and len(groups) != len(sources):
+        raise ValueError(f"{len(groups)} groups for {len(sources)} sources: give one group per source")
+    keys = list(groups) if groups is not None else ["all inputs"] * len(sources)
+    if adapt_to_inputs:  # before any work
+        _check_groups(keys, min_clips, "clips")
 
     def fail(i, err):
         if errors == "raise":
@@ -73,7 +143,6 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
         except AudioError as err:
             fail(i, err)
     order = sorted(lengths, key=lambda i: lengths[i])
-    device, dtype = model.device, model.dtype
     for start in range(0, len(order), batch_size):
         chunk, waves = [], []
         for i in order[start : start + batch_size]:
@@ -86,19 +155,39 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
                 fail(i, err)
         if not chunk:
             continue
-        batch = clip_batch(extractor, waves)
-        out = model(input_features=batch["input_features"].to(device, dtype),
-                    attention_mask=batch["attention_mask"].to(device), window_counts=batch["window_counts"],
-                    apply_logit_adjustment=logit_adjustment)
-        scores = scores_from_logits(out.logits, model)
+        logits, pooled = scorer.clips(waves, logit_adjustment)
         for row, i in enumerate(chunk):
-            results[i] = {"label": names[int(scores[row].argmax())],
-                          "scores": {n: float(v) for n, v in zip(names, scores[row])},
-                          "duration": waves[row].size / SAMPLING_RATE}
-            if return_raw:
-                results[i].update(logits=out.logits[row].float().cpu().numpy(),
-                                  features=out.pooled_features[row].float().cpu().numpy())
+            results[i] = {"duration": waves[row].size / SAMPLING_RATE, "logits": logits[row], "features": pooled[row]}
+    scored = [i for i, r in enumerate(results) if "error" not in r]
+    if adapt_to_inputs and scored:
+        _adapt_to_inputs(scorer, [results[i] for i in scored], [keys[i] for i in scored], min_clips, logit_adjustment)
+    emotion_loss = getattr(scorer.config, "emotion_loss", "soft_ce")
+    for i in scored:
+        result = results[i]
+        values = scores(result["logits"], emotion_loss)
+        result.update(label=scorer.labels[int(values.argmax())],
+                      scores={n: float(v) for n, v in zip(scorer.labels, values)})
+        if not return_raw:
+            del result["logits"], result["features"]
     return results
+
+
+def _adapt_to_inputs(scorer, results, keys, min_clips, logit_adjustment):
+    """Replace each result's logits by those of the model standardized on its group's pooled features."""
+    from .adaptation import apply_offline, feature_standardization, source_statistics
+
+    _check_groups(keys, min_clips, "scorable clips")  # again: unreadable files may have left a group short
+    weight, bias = scorer.head()
+    keys = np.asarray([str(k) for k in keys])
+    features = np.stack([r["features"] for r in results])
+    for group in np.unique(keys):
+        rows = np.flatnonzero(keys == group)
+        adaptation = feature_standardization(features[rows], *source_statistics(scorer.config))
+        logits = apply_offline(adaptation, None, features[rows], weight, bias).astype(np.float32)
+        if logit_adjustment:
+            logits = scorer.adjust(logits)
+        for row, value in zip(rows, logits):
+            results[row]["logits"] = value
 
 
 @dataclass
@@ -208,18 +297,19 @@ def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoot
     return segments
 
 
-@torch.no_grad()
 def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0, batch_size: int = 4,
              smoothing: float = 1.0, min_segment: float = 1.0, output_rate: float = 10.0,
              logit_adjustment: bool = False, silence_db: float = 40.0) -> Timeline:
-    """Emotion over time for a file of any length (see the module docstring)."""
+    """Emotion over time for a file of any length (see the module docstring). `model`: a PyTorch model with its
+    feature `extractor`, or a scorer such as onnx_backend.OnnxScorer (extractor None)."""
+    scorer = as_scorer(model, extractor)
     if not 0 < stride <= window:
         raise ValueError(f"stride must be in (0, window]; got stride={stride}, window={window}")
     frames_total, rate = audio_info(path)
     if frames_total == 0:
         raise AudioError(f"{path}: no samples (an empty file or a header without audio)")
     check_length(frames_total, str(path), rate)
-    names = label_names(model)
+    names = scorer.labels
     per_window, hop = int(window * FRAME_RATE), int(stride * FRAME_RATE)
     ramp = per_window - hop
     step = max(1, int(round(FRAME_RATE / output_rate)))
@@ -248,10 +338,10 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
 
     def run(batch):  # batch: [(start_frame, wave, is_last)]
         nonlocal acc_p, acc_w, acc_e
-        out = _forward(model, extractor, [w for _, w, _ in batch], logit_adjustment)
-        probs = scores_from_logits(out.frame_logits, model).cpu().numpy()
+        frame_logits, frame_mask = scorer.frames([w for _, w, _ in batch], logit_adjustment)
+        probs = scores(frame_logits, getattr(scorer.config, "emotion_loss", "soft_ce"))
         for row, (start, wave, last) in enumerate(batch):
-            n = int(out.frame_mask[row].sum())
+            n = int(frame_mask[row].sum())
             weights = _crossfade(n, ramp, first=start == 0, last=last)
             end = start + n
             grow = end - acc_start - len(acc_w)
@@ -301,7 +391,10 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
 
 
 def plot_timeline(result: Timeline, path, title: str = ""):
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # the light (onnx) install has no plotting
+        raise ValueError("drawing the timeline needs matplotlib: pip install matplotlib (the JSON needs nothing)")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -75,29 +75,40 @@ def harmonize(source: Mapping[str, float]) -> np.ndarray:
     return np.minimum(scores, 1.0)
 
 
-def neutral_smoothing(scores: np.ndarray, mean_intensity: float) -> np.ndarray:
+SMOOTHING_TARGETS = ("uniform", "neutral")
+
+
+def neutral_smoothing(scores: np.ndarray, mean_intensity: float, target: str = "uniform") -> np.ndarray:
     """Paper 2.2 for one sample: if E_i = sum_j e_j < E_bar, alpha = min(|E_bar - E_i| / E_bar, 0.45) and
-    e'_j = e_j (1 - alpha) + (1 - e_j) alpha / M. The primary emotion is kept: if the arg-max of e' differs from that
-    of e, neutral's weight is lowered to just under the primary's. Returns unnormalized scores."""
+    e'_j = e_j (1 - alpha) + (1 - e_j) alpha / M (target "uniform", the paper's formula as written). Target
+    "neutral" follows the paper's stated intent ("boosting the weight of neutral") instead: e'_j = e_j (1 - alpha)
+    and neutral gains alpha. The primary emotion is kept: if the arg-max of e' differs from that of e, neutral's
+    weight is lowered to just under the primary's. Returns unnormalized scores."""
+    if target not in SMOOTHING_TARGETS:
+        raise ValueError(f"neutral smoothing target must be one of {SMOOTHING_TARGETS}, got {target!r}")
     scores = np.asarray(scores, dtype=np.float64)
     intensity = scores.sum()
     if mean_intensity <= 0 or intensity >= mean_intensity:
         return scores.copy()
     alpha = min(abs(mean_intensity - intensity) / mean_intensity, MAX_ALPHA)
-    smoothed = scores * (1 - alpha) + (1 - scores) * alpha / len(scores)
+    if target == "neutral":
+        smoothed = scores * (1 - alpha)
+        smoothed[NEUTRAL] += alpha
+    else:
+        smoothed = scores * (1 - alpha) + (1 - scores) * alpha / len(scores)
     primary = int(np.argmax(scores))
     if int(np.argmax(smoothed)) != primary and primary != NEUTRAL:
         smoothed[NEUTRAL] = np.nextafter(smoothed[primary], 0)
     return smoothed
 
 
-def soft_labels(score_rows: Iterable[np.ndarray], smoothing: bool = True) -> np.ndarray:
-    """Emotion scores of one dataset (n, 8) -> soft labels (n, 8) summing to 1, neutral-smoothed against the
-    dataset's mean intensity."""
+def soft_labels(score_rows: Iterable[np.ndarray], smoothing: bool = True, target: str = "uniform") -> np.ndarray:
+    """Emotion scores of one dataset (n, 8) -> soft labels (n, 8) summing to 1, neutral-smoothed (towards `target`)
+    against the dataset's mean intensity."""
     rows = np.asarray(list(score_rows), dtype=np.float64).reshape(-1, len(EMOTIONS))
     if smoothing and len(rows):
         mean = float(rows.sum(axis=1).mean())
-        rows = np.stack([neutral_smoothing(row, mean) for row in rows])
+        rows = np.stack([neutral_smoothing(row, mean, target) for row in rows])
     totals = rows.sum(axis=1, keepdims=True)
     if (totals <= 0).any():
         raise ValueError("a sample has no emotion score; its source labels map to nothing")

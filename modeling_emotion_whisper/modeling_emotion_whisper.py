@@ -55,7 +55,8 @@ class EmotionWhisperOutput(ModelOutput):
         frame_mask (`torch.BoolTensor` of shape `(batch, frames)`):
             True where a frame holds audio, False on padding.
         pooled_features (`torch.FloatTensor` of shape `(batch, d_model)`):
-            Encoder output averaged over valid frames (what the clip logits are a linear function of).
+            Encoder output (layer-weighted, if so configured) averaged over valid frames, before any standardization
+            or adaptation: the clip logits are an affine function of it, and adaptation statistics are taken on it.
         segment_logits (`torch.FloatTensor` of shape `(num_segments, num_labels)`, when `segment_ids` are given):
             One pooled row per segment, ordered by batch row, then by segment id (1, 2, ...).
         domain_logits (`torch.FloatTensor` of shape `(num_segments or batch, num_domains)`, when a domain head exists):
@@ -137,6 +138,9 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         # one weight per hidden state (input embedding, each layer) plus the final output, softmax-normalized
         self.layer_weights = nn.Parameter(torch.zeros(config.encoder_layers + 1)) if config.layer_weighting else None
         self.adaptation = None  # unsupervised domain adaptation, see set_adaptation
+        # Training statistics of feature standardization (set_group_statistics). Plain attributes, not buffers: they
+        # are recomputed when a run starts or resumes and mean nothing to a saved model.
+        self.group_mean = self.group_var = self.group_of_domain = None
         self.post_init()
         self.apply_freezing()
 
@@ -164,6 +168,68 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             if value.shape != (sizes[key],):
                 raise ValueError(f"adaptation {key} has shape {tuple(value.shape)}, expected ({sizes[key]},)")
         self.adaptation = tensors
+
+    def set_group_statistics(self, mean, var, group_of_domain):
+        """Training statistics of feature standardization: `mean` and `var` (groups, d_model) of the pooled clip
+        features of each group (a speaker or a corpus), and `group_of_domain` (num_domains,) the group of each domain
+        id. Training forwards standardize every packed clip with its group's statistics and update them with
+        `config.standardization_momentum` as the encoder learns. None clears them."""
+        if mean is None:
+            self.group_mean = self.group_var = self.group_of_domain = None
+            return
+        device = self.emotion_head.weight.device
+        self.group_mean = torch.as_tensor(mean, dtype=torch.float32).to(device).clone()
+        self.group_var = torch.as_tensor(var, dtype=torch.float32).to(device).clone()
+        self.group_of_domain = torch.as_tensor(group_of_domain, dtype=torch.long).to(device)
+        if self.group_mean.shape != self.group_var.shape or self.group_mean.shape[-1] != self.config.d_model:
+            raise ValueError(f"group statistics must both be (groups, {self.config.d_model}), got "
+                             f"{tuple(self.group_mean.shape)} and {tuple(self.group_var.shape)}")
+
+    def standardization_statistics(self):
+        """Mean and std (d_model,) a standardizing model uses without group statistics: the source statistics saved
+        in the config, else (during training) the average of the groups' statistics."""
+        if self.config.source_feature_mean is not None and self.config.source_feature_std is not None:
+            mean = torch.tensor(self.config.source_feature_mean, dtype=torch.float32)
+            std = torch.tensor(self.config.source_feature_std, dtype=torch.float32)
+        elif self.group_mean is not None:
+            mean, std = self.group_mean.mean(0), self.group_var.mean(0).sqrt()
+        else:
+            raise ValueError("this model standardizes its features per domain (feature_standardization="
+                             f"{self.config.feature_standardization!r}) but holds no statistics yet: train it with "
+                             "train.py, which stores them, or call set_group_statistics / set_adaptation first")
+        device = self.emotion_head.weight.device
+        return mean.to(device), std.clamp(min=1e-5).to(device)
+
+    def _standardize(self, hidden, frame_segments, domain_labels):
+        """z-score every frame: in training with its packed clip's group statistics (tracked afterwards), otherwise
+        with `standardization_statistics()`."""
+        if self.training and self.group_mean is not None and frame_segments is not None and domain_labels is not None:
+            groups = self.group_of_domain[domain_labels.to(self.group_of_domain.device).clamp(min=0)]
+            per_row = frame_segments.max(dim=1).values.clamp(min=0)
+            offsets = torch.cumsum(per_row, 0) - per_row  # the segment order of _pool_segments
+            frame_groups = groups[(offsets[:, None] + frame_segments - 1).clamp(min=0)]
+            mean, std = self.group_mean[frame_groups], (self.group_var[frame_groups] + 1e-5).sqrt()
+            standardized = ((hidden.float() - mean) / std).to(hidden.dtype)
+            self._track_groups(self._pool_segments(hidden.detach().float(), frame_segments), groups)
+            return standardized
+        mean, std = self.standardization_statistics()
+        return ((hidden.float() - mean) / std).to(hidden.dtype)
+
+    @torch.no_grad()
+    def _track_groups(self, pooled, groups):
+        """Running update of each group's mean and variance from its clips in this batch."""
+        count = torch.zeros(self.group_mean.shape[0], device=pooled.device).index_add_(
+            0, groups, torch.ones_like(groups, dtype=torch.float32))
+        present = count > 0
+        n = count[present][:, None]
+        batch_mean = torch.zeros_like(self.group_mean).index_add_(0, groups, pooled)[present] / n
+        batch_square = torch.zeros_like(self.group_mean).index_add_(0, groups, pooled * pooled)[present] / n
+        rate = 1 - (1 - self.config.standardization_momentum) ** n
+        old_mean = self.group_mean[present]
+        mean = (1 - rate) * old_mean + rate * batch_mean
+        square = (1 - rate) * (self.group_var[present] + old_mean * old_mean) + rate * batch_square
+        self.group_mean[present] = mean
+        self.group_var[present] = (square - mean * mean).clamp(min=1e-6)
 
     def freeze_conv_stem(self):
         """Stop gradients into the two input convolutions (paper 2.5)."""
@@ -262,15 +328,15 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         return sums / counts.clamp(min=1)[:, None]
 
     @staticmethod
-    def _pool_windows(logits, clip_hidden, frame_mask, window_counts):
+    def _pool_windows(frame_mask, window_counts, *rows):
         """Window rows -> clip rows: the mean over each clip's windows, weighted by their valid frames."""
         counts = [int(c) for c in window_counts]
-        if sum(counts) != logits.shape[0] or min(counts, default=0) < 1:
-            raise ValueError(f"window_counts {counts} must be positive and sum to the {logits.shape[0]} rows")
-        weights = frame_mask.sum(dim=1, keepdim=True).to(logits.dtype)
-        pool = lambda x: torch.stack([(v * w).sum(0) / w.sum().clamp(min=1)  # noqa: E731
+        if sum(counts) != frame_mask.shape[0] or min(counts, default=0) < 1:
+            raise ValueError(f"window_counts {counts} must be positive and sum to the {frame_mask.shape[0]} rows")
+        weights = frame_mask.sum(dim=1, keepdim=True).float()
+        pool = lambda x: torch.stack([(v * w.to(v.dtype)).sum(0) / w.sum().clamp(min=1)  # noqa: E731
                                       for v, w in zip(x.split(counts), weights.split(counts))])
-        return pool(logits), pool(clip_hidden)
+        return tuple(pool(x) for x in rows)
 
     def adjust_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Post-hoc logit adjustment (Menon et al. 2021): logits - tau * log(training prior); classes with prior 0
@@ -359,7 +425,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                                   device=input_features.device)
         mel_mask = mel_mask.to(input_features.device)
         # Frames padded in every row carry nothing: drop them, so a short clip padded to 30 s costs its own length.
-        used = int(mel_mask.any(dim=0).nonzero().max()) + 1 if mel_mask.any() and trim_padding else mel_mask.shape[1]
+        used = int(mel_mask.any(dim=0).nonzero().max()) + 1 if trim_padding and mel_mask.any() else mel_mask.shape[1]
         input_features, mel_mask = input_features[..., :used], mel_mask[:, :used]
         if segment_ids is not None:
             segment_ids = segment_ids[:, :used].to(input_features.device)
@@ -373,21 +439,27 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             weights = torch.softmax(self.layer_weights.float(), dim=0).to(stack.dtype)
             hidden = (weights[:, None, None, None] * stack).sum(0)
             hidden_states = hidden_states if wants_states else None
-        features = self.dropout(hidden)
+        # An adaptation (statistics of a group of inputs) replaces the model's own standardization.
+        frame_segments = segment_ids[:, ::2] if segment_ids is not None else None
+        features = hidden
         if self.adaptation is not None and "feature_scale" in self.adaptation:
-            scale = self.adaptation["feature_scale"].to(features)
-            features = features * scale + self.adaptation["feature_shift"].to(features)
+            scale = self.adaptation["feature_scale"].to(hidden)
+            features = hidden * scale + self.adaptation["feature_shift"].to(hidden)
+        elif self.config.feature_standardization != "none":
+            features = self._standardize(hidden, frame_segments, domain_labels)
+        features = self.dropout(features)
         frame_logits = self.emotion_head(features)
         weights = frame_mask.to(frame_logits.dtype)[..., None]
-        clip_hidden = (features * weights).sum(1) / weights.sum(1).clamp(min=1)
-        logits = self.emotion_head(clip_hidden)
+        mean_over_frames = lambda x: (x * weights).sum(1) / weights.sum(1).clamp(min=1)  # noqa: E731
+        pooled = mean_over_frames(features)
+        clip_hidden = mean_over_frames(hidden) if features is not hidden else pooled
+        logits = self.emotion_head(pooled)
         if window_counts is not None:
-            logits, clip_hidden = self._pool_windows(logits, clip_hidden, frame_mask, window_counts)
+            logits, pooled, clip_hidden = self._pool_windows(frame_mask, window_counts, logits, pooled, clip_hidden)
 
         segment_logits = None
-        pooled = clip_hidden
         if segment_ids is not None:
-            pooled = self._pool_segments(features, segment_ids[:, ::2])
+            pooled = self._pool_segments(features, frame_segments)
             segment_logits = self.emotion_head(pooled)
 
         domain_logits = None

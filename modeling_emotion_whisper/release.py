@@ -3,7 +3,7 @@
     python -m modeling_emotion_whisper.release CHECKPOINT --repo-id ORG/NAME [--eval-json results.json] [--push]
 
 Steps: 1 load the checkpoint; 2 write the folder (safetensors weights, config with auto_map and custom pipeline,
-modeling code, feature-extractor settings); 3 render model_card.md with the numbers of the evaluation JSON(s) as
+modeling code, feature-extractor settings; with --onnx also onnx/model.onnx and onnx/model_int8.onnx); 3 render model_card.md with the numbers of the evaluation JSON(s) as
 README.md, and copy the JSON(s) beside it; 4 load the folder in a fresh process, offline, from another directory,
 with this package hidden, and run the pipeline on generated audio; 5 with --push, upload it with huggingface_hub.
 A failed upload says why (no token, no network) and leaves the folder in place.
@@ -69,7 +69,27 @@ def results_table(evaluations: list[dict]) -> str:
     return "\n".join(lines) if len(lines) > 2 else "No evaluation was supplied to this release."
 
 
-def render_card(repo_id: str, config, evaluations: list[dict], template: Path = TEMPLATE) -> str:
+ONNX_SECTION = """
+### Without PyTorch: ONNX
+
+`onnx/model.onnx` (fp32) and `onnx/model_int8.onnx` (int8 weights, onnxruntime dynamic quantization) run under
+onnxruntime with the project's light install, which pulls no torch and no transformers:
+
+```bash
+pip install "emotion-whisper[onnx]"
+huggingface-cli download {repo_id} --include "onnx/*" --local-dir {name}
+emotion-whisper predict clips/ --backend onnx --model {name}/onnx                 # or {name}/onnx/model_int8.onnx
+emotion-whisper timeline interview.wav --backend onnx --model {name}/onnx
+```
+
+Inputs: log-mel features (batch, mels, frames) at any length up to 30 s and their mel-frame attention mask;
+outputs: clip logits, frame logits (50 per second), the frame mask and the pooled features. The export was checked
+against PyTorch on generated audio (onnx/export_check.json); agreement and speed on real clips are in the project's
+docs/results.md ("ONNX").
+"""
+
+
+def render_card(repo_id: str, config, evaluations: list[dict], template: Path = TEMPLATE, onnx: bool = False) -> str:
     import yaml
 
     if not template.exists():
@@ -89,6 +109,7 @@ def render_card(repo_id: str, config, evaluations: list[dict], template: Path = 
         "harmonization_table": label_table_markdown(),
         "results_table": results_table(evaluations),
         "base_model": front["base_model"],
+        "onnx_section": ONNX_SECTION.format(repo_id=repo_id, name=repo_id.split("/")[-1]) if onnx else "",
     }
     missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
     if missing:
@@ -127,7 +148,7 @@ def push(folder: Path, repo_id: str, message: str):
 
 
 def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_json=(), commit_message: str = "",
-            dtype: str = "float16", base_model: str | None = None) -> Path:
+            dtype: str = "float16", base_model: str | None = None, onnx: bool = False) -> Path:
     from .modeling_emotion_whisper import WhisperForEmotionClassification
 
     if "/" not in repo_id:
@@ -147,7 +168,14 @@ def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_
     evaluations = [json.loads(Path(p).read_text()) for p in eval_json]
     for i, path in enumerate(eval_json):
         shutil.copyfile(path, folder / f"eval_results_{i}.json" if len(eval_json) > 1 else folder / "eval_results.json")
-    (folder / "README.md").write_text(render_card(repo_id, model.config, evaluations))
+    if onnx:  # from the float32 checkpoint, not the released half-precision weights; checked against PyTorch
+        from .onnx_export import ExportError, export_onnx
+
+        try:
+            export_onnx(checkpoint, folder / "onnx", quantize="int8")
+        except ExportError as err:
+            raise ReleaseError(str(err)) from None
+    (folder / "README.md").write_text(render_card(repo_id, model.config, evaluations, onnx=onnx))
     # 4. The fresh-process check.
     report = check_folder(folder)
     print(f"checked: {report}")
@@ -168,10 +196,11 @@ def main(argv=None):
     parser.add_argument("--push", action="store_true")
     parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     parser.add_argument("--base-model", help="Hub id of the Whisper checkpoint trained from, if it was a local copy")
+    parser.add_argument("--onnx", action="store_true", help="also write onnx/model.onnx and onnx/model_int8.onnx")
     args = parser.parse_args(argv)
     try:
         release(args.checkpoint, args.repo_id, args.out, args.push, args.eval_json, dtype=args.dtype,
-                base_model=args.base_model)
+                base_model=args.base_model, onnx=args.onnx)
     except ReleaseError as err:
         sys.exit(f"error: {err}")
 

@@ -17,11 +17,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from .augment import WaveformAugmenter
-from .packing import DecodedAudio, PackedSteps, PackingCollator, accumulation_at, make_packs, steps_for_packs
+from .packing import (ClipCollator, DecodedAudio, PackedSteps, PackingCollator, accumulation_at, make_packs,
+                      steps_for_packs)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,29 @@ class PackingArguments:
         default="", metadata={"help": "Where the training clips are decoded once per run (16 kHz float32, ~230 MB "
                                       "per hour); runs over the same clips share it. Empty: <output_dir>/decoded_audio;"
                                       " 'none': decode every clip at every use."})
+
+
+class GroupStatisticsCallback(TrainerCallback):
+    """Per-domain feature standardization (config.feature_standardization): at the start of every run or resume,
+    measure each training group's feature statistics with the current model (clips alone, no augmentation); training
+    forwards then track them. Every rank measures the same clips, so all start alike."""
+
+    def __init__(self, rows, feature_extractor, seed: int, max_clips: int = 64, batch_size: int = 8):
+        self.rows, self.feature_extractor = rows, feature_extractor
+        self.seed, self.max_clips, self.batch_size = seed, max_clips, batch_size
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        from .adaptation import group_statistics, training_groups
+
+        level = model.config.feature_standardization
+        clip_groups, group_of_domain = training_groups(self.rows, level, model.config.num_domains)
+        start = time.time()
+        mean, var = group_statistics(model, self.rows, ClipCollator(self.feature_extractor), clip_groups,
+                                     self.max_clips, self.seed, self.batch_size, bf16=args.bf16)
+        model.set_group_statistics(mean, var, group_of_domain)
+        model.train()
+        logger.info("feature standardization per %s: statistics of %d groups in %.0f s", level, len(mean),
+                    time.time() - start)
 
 
 def parse_schedule(text: str) -> list:
@@ -85,11 +109,20 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
                                augmenter=augmenter, spec_augment_p=packing.spec_augment_p, store=store)
     trainer = EmotionTrainer(model=model, args=training_args, train_dataset=steps, data_collator=collator,
                              accumulation_schedule=schedule, window_seconds=packing.window_seconds, **trainer_kwargs)
+    level = model.config.feature_standardization
+    if level != "none" and {"domain", "dataset"} <= set(rows.column_names):
+        trainer.add_callback(GroupStatisticsCallback(rows, feature_extractor, training_args.seed,
+                                                     batch_size=training_args.per_device_eval_batch_size))
+    elif level != "none":  # e.g. fine-tuning on a table without domains: the model's saved statistics
+        logger.info("feature standardization per %s: the rows have no domain/dataset columns, so every clip is "
+                    "standardized with the model's source statistics", level)
     summary = {"packs_per_epoch": packs_per_epoch, "num_steps": num_steps, "accumulation": schedule,
                "world_size": world}
     logger.info("%d packs per epoch, %d optimizer steps, accumulation %s", packs_per_epoch, num_steps, schedule)
     return trainer, summary
 
+
+HEAD_PARAMETERS = ("emotion_head.", "domain_head.", "layer_weights")  # what head_learning_rate applies to
 
 # TrainingArguments this design sets itself: (name, value it needs, what to use instead)
 TAKEN_OVER = (
@@ -149,8 +182,10 @@ def one_cycle_cosine(step: int, warmup: int, total: int, start: float = 0.04, en
 
 
 class EmotionTrainer(Trainer):
-    def __init__(self, *args, accumulation_schedule=None, window_seconds: float = 30.0, **kwargs):
+    def __init__(self, *args, accumulation_schedule=None, window_seconds: float = 30.0, head_learning_rate=None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        self.head_learning_rate = head_learning_rate
         self.accumulation_schedule = accumulation_schedule or [[0, 1]]
         self.window_seconds = window_seconds
         self._stats = defaultdict(list)
@@ -189,6 +224,23 @@ class EmotionTrainer(Trainer):
                 self.accelerator.sync_gradients = True  # the Trainer's own step (clipping, optimizer) follows
             total += loss.detach()
         return total
+
+    def create_optimizer(self, *args, **kwargs):
+        """With `head_learning_rate`, the heads and the layer weights get their own rate: they start from scratch
+        (and the layer weights from uniform), where the encoder only needs nudging."""
+        if self.optimizer is None and self.head_learning_rate:
+            decay = set(self.get_decay_parameter_names(self.model))
+            groups = {}
+            for name, parameter in self.model.named_parameters():
+                if parameter.requires_grad:
+                    head = name.startswith(HEAD_PARAMETERS)
+                    key = (head, name in decay)
+                    groups.setdefault(key, {"params": [], "weight_decay": self.args.weight_decay if key[1] else 0.0,
+                                            **({"lr": self.head_learning_rate} if head else {})})
+                    groups[key]["params"].append(parameter)
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+            self.optimizer = optimizer_cls(list(groups.values()), **optimizer_kwargs)
+        return super().create_optimizer(*args, **kwargs)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:

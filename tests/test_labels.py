@@ -36,6 +36,20 @@ def test_neutral_smoothing_by_hand():
     assert int(np.argmax(out)) == ANGER
 
 
+def test_neutral_smoothing_towards_neutral_by_hand():
+    e = np.zeros(8)
+    e[ANGER] = 0.5
+    out = neutral_smoothing(e, 0.75, target="neutral")  # alpha = 1/3, all of it to neutral
+    assert out[ANGER] == pytest.approx(0.5 * (2 / 3)) and out[NEUTRAL] == pytest.approx(1 / 3)
+    assert np.count_nonzero(out) == 2
+    # anger 1/3 against neutral 1/3 + a hair: the primary emotion is kept on top
+    e[ANGER] = 0.45
+    out = neutral_smoothing(e, 0.9, target="neutral")  # alpha = 0.5 -> capped at 0.45
+    assert int(np.argmax(out)) == ANGER
+    with pytest.raises(ValueError, match="target must be one of"):
+        neutral_smoothing(e, 0.9, target="flat")
+
+
 def test_alpha_is_capped_and_strong_samples_untouched():
     e = np.zeros(8)
     e[ANGER] = 0.1

@@ -18,14 +18,21 @@ HEAD_SETTINGS = {
     "num_domains": 0, "domain_loss_weight": 0.01, "domain_gradient_reversal": True, "freeze_conv_stem": True,
     "emotion_loss": "soft_ce", "classifier_dropout": 0.0, "label_prior": None, "logit_adjustment_tau": 1.0,
     "apply_logit_adjustment": False, "source_feature_mean": None, "source_feature_std": None,
-    "layer_weighting": False, "trainable_encoder_layers": -1,
+    "layer_weighting": False, "trainable_encoder_layers": -1, "feature_standardization": "none",
+    "standardization_momentum": 0.01,
 }
+STANDARDIZATION_LEVELS = ("none", "corpus", "speaker")
 
 
 def _check(config):
     if config.trainable_encoder_layers < -1 or config.trainable_encoder_layers > config.encoder_layers:
         raise ValueError(f"trainable_encoder_layers must be -1 (all), 0 (frozen) or at most {config.encoder_layers}, "
                          f"got {config.trainable_encoder_layers}")
+    if config.feature_standardization not in STANDARDIZATION_LEVELS:
+        raise ValueError(f"feature_standardization must be one of {STANDARDIZATION_LEVELS}, "
+                         f"got {config.feature_standardization!r}")
+    if not 0 < config.standardization_momentum <= 1:
+        raise ValueError(f"standardization_momentum must be in (0, 1], got {config.standardization_momentum}")
     if config.emotion_loss not in ("soft_ce", "sigmoid_mse"):
         raise ValueError(f"emotion_loss must be 'soft_ce' or 'sigmoid_mse', got {config.emotion_loss!r}")
     if config.label_prior is not None:
@@ -69,9 +76,19 @@ layer_weighting (`bool`, defaults to False):
 trainable_encoder_layers (`int`, defaults to -1):
     How much of the encoder trains: -1 all of it (the paper), 0 none (a frozen encoder: only the heads and layer
     weights learn), k the top k transformer layers (and the final layer norm).
+feature_standardization (`str`, defaults to "none"):
+    Standardize the features that feed the heads per domain: "speaker" or "corpus" z-scores every frame with the
+    mean/std of the pooled clip features of its group (statistics from the group's unlabeled clips). In training the
+    group statistics are set by `set_group_statistics` and tracked as the encoder learns; at inference they come
+    from a group of inputs (`set_adaptation`, adaptation.estimate("feature", ...)), and a single clip falls back to
+    source_feature_mean/std. "none": the heads read the features as they are (the paper).
+standardization_momentum (`float`, defaults to 0.01):
+    Per-clip weight of the running update of a group's statistics in training (a group's n clips in a batch move
+    them by 1 - (1 - momentum)^n).
 source_feature_mean / source_feature_std (`list[float]`, *optional*):
     Mean and standard deviation of the pooled encoder features on held-out source-domain clips, measured after
-    training; unsupervised adaptation to a new domain maps that domain's statistics onto these.
+    training. Unsupervised adaptation to a new domain maps that domain's statistics onto these; a standardizing
+    model z-scores a clip with them when no group statistics are given.
 """
 
 if dataclasses.is_dataclass(WhisperConfig):
@@ -95,6 +112,8 @@ if dataclasses.is_dataclass(WhisperConfig):
         source_feature_std: list[float] | None = None
         layer_weighting: bool = False
         trainable_encoder_layers: int = -1
+        feature_standardization: str = "none"
+        standardization_momentum: float = 0.01
 
         def __post_init__(self, **kwargs):
             if self.id2label is None and kwargs.get("num_labels") is None:
@@ -120,4 +139,4 @@ else:  # transformers with keyword-argument configs
             _check(self)
 
 
-__all__ = ["EMOTIONS", "EmotionWhisperConfig"]
+__all__ = ["EMOTIONS", "STANDARDIZATION_LEVELS", "EmotionWhisperConfig"]

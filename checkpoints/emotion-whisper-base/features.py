@@ -1,13 +1,14 @@
 """What training, evaluation, inference and the pipeline share between audio and the model: log-mel features, clips
 cut into 30 s windows and batched, the label names, and the one function that turns logits into scores.
 
-Self-contained (numpy, torch and .audio) because the saved pipeline imports it next to the model code.
+Self-contained (numpy, torch, .audio and .mel) because the saved pipeline imports it next to the model code.
 """
 
 import numpy as np
 import torch
 
 from .audio import SAMPLING_RATE, split_windows
+from .mel import scores
 
 
 def mel_features(feature_extractor, waves: list[np.ndarray]):
@@ -49,10 +50,8 @@ def label_names(config) -> list[str]:
 
 
 def scores_from_logits(logits, config) -> torch.Tensor:
-    """Logits -> scores, in float32: sigmoid for a model trained with sigmoid + MSE (independent intensities),
-    otherwise softmax (torch's subtracts the maximum first, so large logits do not overflow)."""
+    """Logits -> float32 scores by the one rule of `mel.scores` (sigmoid for a model trained with sigmoid + MSE,
+    otherwise a max-subtracted softmax), shared with the ONNX runtime."""
     config = getattr(config, "config", config)
-    logits = torch.as_tensor(logits).float()
-    if getattr(config, "emotion_loss", "soft_ce") == "sigmoid_mse":
-        return logits.sigmoid()
-    return logits.softmax(-1)
+    values = torch.as_tensor(logits).detach().float().cpu().numpy()
+    return torch.from_numpy(scores(values, getattr(config, "emotion_loss", "soft_ce")))
