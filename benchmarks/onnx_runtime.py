@@ -93,7 +93,7 @@ def prepare(args):
     rows = load_from_disk(args.dataset_path)["validation"]
     if args.max_clips and len(rows) > args.max_clips:
         rows = rows.shuffle(seed=0).select(range(args.max_clips))
-    (work / "clips.json").write_text(json.dumps({"paths": rows["path"]}))
+    (work / "clips.json").write_text(json.dumps({"paths": list(rows["path"])}))
     if not (work / "long.flac").exists():
         waves, total, i = [], 0, 0
         order = np.random.default_rng(0).permutation(len(rows))

@@ -15,7 +15,11 @@ heard). Run the timeline on each and compare:
   reference speech duration, on the final segments.
 
     python benchmarks/temporal.py --model checkpoints/emotion-whisper-base --dataset_path data/speaker-split \
-        --split validation --per_corpus 40
+        --split validation --per_corpus 40 [--single_emotion] [--adapt_to_recording]
+
+--single_emotion builds recordings of one speaker and one emotion instead (where standardizing a recording on its
+own statistics can collapse); --adapt_to_recording standardizes each recording's features on its own 2 s chunks
+before the timeline (the question of whether `timeline` should do so by default).
 """
 
 import argparse
@@ -117,6 +121,34 @@ def evaluate_one(result, reference, allowed, smoothing, min_segment):
             "eder": float((missed + confused + false_alarm) / max(1, valid.sum()))}
 
 
+def make_single_emotion(rows, rng, min_seconds=10.0, max_seconds=60.0, max_clips=8, hard_cap=16):
+    """Indices of clips of one speaker and one emotion (a recording that holds a single emotion throughout)."""
+    labels, speakers = np.asarray(rows["label"]), np.asarray(rows["speaker"])
+    durations = np.asarray(rows["duration"])
+    first = int(rng.integers(len(labels)))
+    pool = rng.permutation(np.flatnonzero((labels == labels[first]) & (speakers == speakers[first])))
+    wanted, chosen, total = int(rng.integers(2, max_clips + 1)), [], 0.0
+    for pick in pool[:hard_cap]:
+        if total + durations[pick] > max_seconds:
+            break
+        chosen.append(int(pick))
+        total += durations[pick]
+        if len(chosen) >= wanted and total >= min_seconds:
+            break
+    return chosen
+
+
+def recording_adaptation(model, extractor, wave, chunk_seconds: float = 2.0) -> dict:
+    """Feature standardization estimated on the recording itself: the pooled features of its 2 s chunks."""
+    from modeling_emotion_whisper.adaptation import feature_standardization, source_statistics
+    from modeling_emotion_whisper.inference import predict_clips
+
+    step = int(chunk_seconds * 16000)
+    chunks = [wave[i : i + step] for i in range(0, wave.size, step) if wave[i : i + step].size >= 400]
+    features = np.stack([r["features"] for r in predict_clips(model, extractor, chunks, return_raw=True)])
+    return feature_standardization(features, *source_statistics(model.config))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None)
@@ -126,6 +158,10 @@ def main():
     parser.add_argument("--smoothing", type=float, default=0.5)
     parser.add_argument("--min_segment", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--single_emotion", action="store_true",
+                        help="recordings of one speaker and one emotion instead of emotion changes")
+    parser.add_argument("--adapt_to_recording", action="store_true",
+                        help="standardize each recording's features on its own 2 s chunks (labels unused)")
     args = parser.parse_args()
     from datasets import load_from_disk
 
@@ -139,7 +175,7 @@ def main():
             rng = np.random.default_rng([args.seed, len(corpus)])
             scores, durations = [], []
             for i in range(args.per_corpus):
-                chosen = make_concatenation(rows, rng)
+                chosen = (make_single_emotion if args.single_emotion else make_concatenation)(rows, rng)
                 waves, reference, t = [], [], 0.0
                 for k in chosen:
                     row = rows[k]
@@ -150,8 +186,11 @@ def main():
                     t += wave.size / 16000
                 path = Path(tmp, f"{corpus}-{i}.flac")
                 sf.write(path, np.concatenate(waves), 16000)
+                if args.adapt_to_recording:
+                    model.set_adaptation(recording_adaptation(model, extractor, np.concatenate(waves)))
                 result = timeline(model, extractor, path, output_rate=RATE, smoothing=args.smoothing,
                                   min_segment=args.min_segment, logit_adjustment=True)
+                model.set_adaptation(None)
                 scores.append(evaluate_one(result, reference, allowed, args.smoothing, args.min_segment))
                 durations.append(t)
             total = lambda key: tuple(map(sum, zip(*[s[key] for s in scores])))  # noqa: E731
@@ -163,8 +202,9 @@ def main():
                 "EDER": 100 * np.mean([s["eder"] for s in scores]),
             }
     keys = ["concatenations", "seconds", "frame accuracy", "segment micro-F1", "change-point F1 (0.5 s)", "EDER"]
-    print(f"model {args.model or 'checkpoints/emotion-whisper-base'}, {args.dataset_path}[{args.split}], seed "
-          f"{args.seed}, smoothing {args.smoothing} s, minimum segment {args.min_segment} s, logit adjustment on, "
+    print(f"model {args.model or 'checkpoints/emotion-whisper-base'}, {args.dataset_path}[{args.split}], "
+          f"{'single-emotion recordings' if args.single_emotion else 'emotion changes'}, "
+          f"{'standardized on each recording' if args.adapt_to_recording else 'plain'}, seed {args.seed}, smoothing {args.smoothing} s, minimum segment {args.min_segment} s, logit adjustment on, "
           "labels banned per corpus; percentages (EDER: lower is better)\n")
     print("| corpus | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
     for corpus, row in table.items():

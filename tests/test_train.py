@@ -196,3 +196,38 @@ def test_accumulation_syncs_once_per_optimizer_step(setup, monkeypatch):
     expected = [True] * 3 + [False, True] * 2 + [False, False, True] * 3  # accumulation 1, 1, 1, 2, 2, 3, 3, 3
     assert calls == expected
     assert sum(calls) == trainer.state.global_step  # one engine step per optimizer step
+
+
+def test_training_with_standardization_per_speaker_and_a_head_learning_rate(setup, caplog):
+    """train.py with --feature_standardization speaker: each training speaker's statistics are measured before the
+    first step and tracked; the heads and layer weights train at --head_learning_rate; the saved model standardizes
+    single clips with the source statistics and scores through the command line."""
+    import logging
+
+    import train
+    from modeling_emotion_whisper import cli
+    from modeling_emotion_whisper.trainer import HEAD_PARAMETERS
+
+    caplog.set_level(logging.INFO)
+    out = setup / "standardized"
+    trainer = train.main([str(setup / "tiny.yaml"), "--output_dir", str(out), "--max_steps", "4",
+                          "--feature_standardization", "speaker", "--layer_weighting", "true",
+                          "--head_learning_rate", "0.01"])
+    from datasets import load_from_disk
+
+    model = trainer.model
+    speakers = len(set(load_from_disk(str(setup / "data"))["train"]["domain"]))
+    assert f"feature standardization per speaker: statistics of {speakers} groups" in caplog.text
+    assert model.group_mean is not None and tuple(model.group_mean.shape) == (speakers, 32)
+    rates = {}
+    for group in trainer.optimizer.param_groups:
+        names = {n for n, p in model.named_parameters() if any(p is q for q in group["params"])}
+        for name in names:
+            rates[name] = group["initial_lr"]
+    assert all(rate == 0.01 for name, rate in rates.items() if name.startswith(HEAD_PARAMETERS))
+    assert all(rate == 3e-3 for name, rate in rates.items() if not name.startswith(HEAD_PARAMETERS))
+    assert "layer_weights" in rates and any(n.startswith("encoder.") for n in rates)
+    saved = json.loads((out / "final" / "config.json").read_text())
+    assert saved["feature_standardization"] == "speaker" and len(saved["source_feature_std"]) == 32
+    clips = sorted(str(p) for p in (setup / "savee").rglob("*.wav"))[:24]
+    assert cli.main(["predict", *clips, "--model", str(out / "final"), "--adapt-to-inputs"]) == 0
