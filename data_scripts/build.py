@@ -173,7 +173,8 @@ def collect(corpus_args: list[str]) -> dict:
         if name not in REGISTRY:
             raise CorpusError(f"--corpus {name}: unknown corpus. Known: {', '.join(sorted(REGISTRY))}")
         corpus = REGISTRY[name]
-        utterances = corpus.prepare(Path(path).expanduser())
+        # absolute paths in the rows: a dataset built from a relative path would only load from the same folder
+        utterances = corpus.prepare(Path(path).expanduser().resolve())
         if corpus.official_count is not None and len(utterances) != corpus.official_count:
             logger.warning("%s: found %d files, the official release has %d", name, len(utterances),
                            corpus.official_count)

@@ -117,3 +117,28 @@ def test_regions_of_long_recordings_become_clips(tmp_path):
     assert rows[0]["audio_sha1"] != rows[1]["audio_sha1"]
     batch = ClipCollator(WhisperFeatureExtractor(feature_size=80, return_attention_mask=True))(rows)
     assert batch["attention_mask"].sum(1).tolist() == [100, 50]  # each clip is its region, not the whole video
+
+
+def test_rows_hold_absolute_paths_when_the_corpus_is_given_relative(tmp_path, monkeypatch):
+    """A dataset built from `--corpus savee=corpora/savee` loads and trains from any folder."""
+    corpus_fixtures.BUILDERS["savee"](tmp_path / "corpora" / "savee")
+    monkeypatch.chdir(tmp_path)
+    data = run(["--corpus=savee=corpora/savee", "--out", "built"])
+    paths = list(data["train"]["path"]) + list(data["validation"]["path"])
+    assert paths and all(p.startswith(str(tmp_path.resolve())) for p in paths)
+
+
+def test_smoothing_target_neutral_moves_the_mass_to_neutral(tmp_path):
+    """RAVDESS normal intensity: spread over all classes by the formula, onto neutral with --smoothing_target."""
+    from modeling_emotion_whisper.configuration_emotion_whisper import EMOTIONS
+
+    corpus_fixtures.BUILDERS["ravdess"](tmp_path / "ravdess")
+    labels = {}
+    for target in ("uniform", "neutral"):
+        data = run([f"--corpus=ravdess={tmp_path / 'ravdess'}", "--out", str(tmp_path / target),
+                    "--smoothing_target", target])
+        labels[target] = {p: np.asarray(s) for p, s in zip(data["train"]["path"], data["train"]["soft_label"])}
+    changed = [p for p in labels["uniform"] if not np.allclose(labels["uniform"][p], labels["neutral"][p])]
+    assert changed
+    other = EMOTIONS.index("other")
+    assert all(labels["neutral"][p][other] == 0 and labels["uniform"][p][other] > 0 for p in changed)
