@@ -111,7 +111,8 @@ def _speaker_groups(files, args):
             if not table or column not in table[0]:
                 raise ValueError(f"{args.speaker_csv} has no {column!r} column (columns: "
                                  f"{', '.join(table[0]) if table else 'none'})")
-        speaker_of = {str(Path(row["path"]).resolve()): row[args.speaker_column] for row in table}
+        base = Path(args.speaker_csv).parent  # relative paths in the table are relative to the table
+        speaker_of = {str((base / row["path"]).resolve()): row[args.speaker_column] for row in table}
         missing = [f for f in files if str(Path(f).resolve()) not in speaker_of]
         if missing:
             raise ValueError(f"{len(missing)} file(s) are not in {args.speaker_csv}, e.g. {missing[0]}")
@@ -220,10 +221,12 @@ def build_parser():
              "data); it hurts when speakers show only one or two emotions each, as in most real recordings: there "
              "use --adapt-to-inputs alone")
     predict.add_argument("--speaker-csv", metavar="FILE",
-                         help="like --speaker-pattern, with speakers from a CSV table with a path column")
+                         help="like --speaker-pattern, with speakers from a CSV table with a path column (relative "
+                              "paths are relative to the table)")
     predict.add_argument("--speaker-column", default="speaker", help="the speaker column of --speaker-csv")
     predict.add_argument("--min-clips", type=int, default=None,
-                         help="fewest clips per group to adapt to (default and why: see docs/results.md)")
+                         help="fewest clips per group to adapt to (default 20: fewer make scores worse than no "
+                              "adaptation; docs/results.md)")
     predict.set_defaults(run=cmd_predict)
 
     line = sub.add_parser("timeline", help="emotion over time for a recording of any length")

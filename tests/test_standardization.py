@@ -176,7 +176,9 @@ def test_predict_command_groups_by_pattern_or_table(tmp_path, capsys):
     assert cli.main(common + ["--speaker-pattern", "^(spk[AB])_", "--json", str(tmp_path / "p.json")]) == 0
     by_pattern = json.loads((tmp_path / "p.json").read_text())
     assert sorted(by_pattern) == sorted(paths) and all({"label", "scores"} <= set(r) for r in by_pattern.values())
-    (tmp_path / "speakers.csv").write_text("path,who\n" + "".join(f"{p},{p.split('/')[-1][:4]}\n" for p in paths))
+    # relative paths in the table are relative to the table
+    (tmp_path / "speakers.csv").write_text("path,who\n" + "".join(f"clips/{p.split('/')[-1]},{p.split('/')[-1][:4]}\n"
+                                                                  for p in paths))
     assert cli.main(common + ["--speaker-csv", str(tmp_path / "speakers.csv"), "--speaker-column", "who",
                               "--json", str(tmp_path / "c.json")]) == 0
     assert json.loads((tmp_path / "c.json").read_text()) == by_pattern  # the same groups either way
