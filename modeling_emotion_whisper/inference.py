@@ -9,6 +9,7 @@ window can change them, so memory holds one batch of windows, whatever the lengt
 Frames whose level is far below the recording's speech are marked as no speech and never form a segment.
 """
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,8 +46,10 @@ class TorchScorer:
     (onnx_backend.OnnxScorer) offers the same, without torch. Arrays in, numpy arrays out."""
 
     def __init__(self, model, extractor):
+        from .features import label_names
+
         self.model, self.extractor, self.config = model, extractor, model.config
-        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.labels = label_names(model)
 
     def head(self):
         """The emotion head's weight (labels, d_model) and bias, for adaptation computed from pooled features."""
@@ -95,9 +98,7 @@ MIN_ADAPTATION_CLIPS = 20
 
 
 def _check_groups(groups, min_clips, what):
-    counts = {}
-    for group in groups:
-        counts[group] = counts.get(group, 0) + 1
+    counts = Counter(groups)
     small = {g: n for g, n in counts.items() if n < min_clips}
     if small:
         listed = ", ".join(f"{g!r}: {n}" for g, n in sorted(small.items(), key=lambda x: str(x[0]))[:5])
@@ -174,20 +175,17 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
 
 def _adapt_to_inputs(scorer, results, keys, min_clips, logit_adjustment):
     """Replace each result's logits by those of the model standardized on its group's pooled features."""
-    from .adaptation import apply_offline, feature_standardization, source_statistics
+    from .adaptation import source_statistics, speaker_standardize
 
     _check_groups(keys, min_clips, "scorable clips")  # again: unreadable files may have left a group short
     weight, bias = scorer.head()
-    keys = np.asarray([str(k) for k in keys])
     features = np.stack([r["features"] for r in results])
-    for group in np.unique(keys):
-        rows = np.flatnonzero(keys == group)
-        adaptation = feature_standardization(features[rows], *source_statistics(scorer.config))
-        logits = apply_offline(adaptation, None, features[rows], weight, bias).astype(np.float32)
-        if logit_adjustment:
-            logits = scorer.adjust(logits)
-        for row, value in zip(rows, logits):
-            results[row]["logits"] = value
+    standardized = speaker_standardize(features, [str(k) for k in keys], *source_statistics(scorer.config))
+    logits = (standardized @ weight.T + bias).astype(np.float32)
+    if logit_adjustment:
+        logits = scorer.adjust(logits)
+    for result, value in zip(results, logits):
+        result["logits"] = value
 
 
 @dataclass
