@@ -166,7 +166,7 @@ def report(args, model, rows, logits, features, label_names, prior, out, adapted
     results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)
     if args.random_baseline:
         torch.manual_seed(args.seed)  # a fresh head of the same shape; the pooled features are raw, so no new pass
-        head = torch.nn.Linear(model.config.d_model, model.config.num_labels)
+        head = torch.nn.Linear(model.head_input_size, model.config.num_labels)
         with torch.no_grad():
             random_logits = head(torch.from_numpy(features)).numpy()
         results["random_head"] = score(random_logits, rows, label_names)["per_corpus"]

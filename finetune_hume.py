@@ -35,7 +35,7 @@ from modeling_emotion_whisper.evaluation import predict_logits
 from modeling_emotion_whisper.features import scores_from_logits
 from modeling_emotion_whisper.metrics import classification_metrics
 from modeling_emotion_whisper.packing import ClipCollator
-from modeling_emotion_whisper.trainer import PackingArguments, build_trainer, train_resuming
+from modeling_emotion_whisper.trainer import PackingArguments, build_trainer, record_training_data, train_resuming
 
 logger = logging.getLogger("finetune_hume")
 HUME_CLASSES = ("Anger", "Boredom", "Calmness", "Concentration", "Determination", "Excitement", "Interest",
@@ -210,6 +210,8 @@ def main(argv=None):
 
     # 3. Model.
     model = build_model(args, classes, regression)
+    source = Path(args.data_dir).name if args.data_dir else Path(args.labels_csv).name
+    record_training_data(model.config, {source: sum(train["duration"]) / 3600})
     extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True)
 
     # 4-6. Packing, Trainer, training.

@@ -19,8 +19,9 @@ from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtr
 
 from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClassification
 from modeling_emotion_whisper.evaluation import evaluate_model
+from modeling_emotion_whisper.head_fit import probe_layout, refit_head
 from modeling_emotion_whisper.packing import ClipCollator
-from modeling_emotion_whisper.trainer import PackingArguments, build_trainer, train_resuming
+from modeling_emotion_whisper.trainer import PackingArguments, build_trainer, record_training_data, train_resuming
 
 logger = logging.getLogger("train")
 REQUIRED_COLUMNS = ("path", "duration", "soft_label", "label", "dataset", "domain")
@@ -38,6 +39,8 @@ class ModelArguments:
     classifier_dropout: float = field(default=0.0, metadata={"help": "Dropout before the emotion and domain heads."})
     layer_weighting: bool = field(
         default=False, metadata={"help": "Heads read a learned softmax-weighted sum of every encoder hidden state."})
+    layer_concatenation: bool = field(
+        default=False, metadata={"help": "Heads read every encoder hidden state side by side (the probe's features)."})
     trainable_encoder_layers: int = field(
         default=-1, metadata={"help": "Encoder depth that trains: -1 all (the paper), 0 frozen, k the top k layers."})
     feature_standardization: str = field(default="none", metadata={
@@ -48,6 +51,12 @@ class ModelArguments:
     head_learning_rate: float = field(default=0.0, metadata={
         "help": "Peak learning rate of the heads and layer weights (0: --learning_rate, as for the encoder)."})
     logit_adjustment_tau: float = field(default=1.0, metadata={"help": "tau of the saved logit adjustment."})
+    refit_head: str = field(default="none", metadata={
+        "help": "'speaker' or 'corpus': after training (or instead of it, with --num_epochs 0), the heads read every "
+                "hidden state side by side, z-scored within each speaker or corpus, and the emotion head is refitted "
+                "as a linear probe on every training clip (modeling_emotion_whisper.head_fit); 'none': keep the "
+                "trained head."})
+    refit_head_c: float = field(default=0.5, metadata={"help": "Inverse L2 strength of the refit (scikit-learn's C)."})
 
 
 @dataclass
@@ -120,13 +129,17 @@ def build_model(model_args, train, num_domains):
     is_ours = found == EmotionWhisperConfig.model_type
     settings = dict(domain_loss_weight=model_args.domain_loss_weight, freeze_conv_stem=model_args.freeze_conv_stem,
                     classifier_dropout=model_args.classifier_dropout, label_prior=[float(p) for p in prior],
-                    layer_weighting=model_args.layer_weighting,
+                    layer_weighting=model_args.layer_weighting, layer_concatenation=model_args.layer_concatenation,
                     trainable_encoder_layers=model_args.trainable_encoder_layers,
                     feature_standardization=model_args.feature_standardization,
                     standardization_momentum=model_args.standardization_momentum,
-                    logit_adjustment_tau=model_args.logit_adjustment_tau)
+                    logit_adjustment_tau=model_args.logit_adjustment_tau,
+                    # measured again on the validation clips after training (step 7), for the model as it ends up
+                    source_feature_mean=None, source_feature_std=None)
     if is_ours:
-        model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, **settings)
+        # A different head input (layer weighting or concatenation switched) starts new heads on the trained encoder.
+        model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path,
+                                                                ignore_mismatched_sizes=True, **settings)
         if model.config.num_domains != num_domains:
             # Domain ids index this dataset's domain vocabulary, not the one the model was trained with, so the old
             # rows mean nothing here: a new adversarial head of the right size (the emotion head is kept).
@@ -136,6 +149,10 @@ def build_model(model_args, train, num_domains):
     else:
         model = WhisperForEmotionClassification.from_whisper(model_args.model_name_or_path, num_domains=num_domains,
                                                              **settings)
+    hours = {}
+    for name, seconds in zip(train["dataset"], train["duration"]):
+        hours[name] = hours.get(name, 0.0) + seconds / 3600
+    record_training_data(model.config, hours)
     for layer in model.encoder.layers[: model_args.freeze_encoder_layers]:
         layer.requires_grad_(False)
     return model
@@ -148,6 +165,12 @@ def main(argv=None):
     set_seed(training_args.seed)
     if training_args.push_to_hub and not training_args.hub_model_id:  # before hours of training, not after
         raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
+    if model_args.refit_head not in ("none", "speaker", "corpus"):
+        raise SystemExit(f"--refit_head must be none, speaker or corpus (the group each clip is z-scored within), "
+                         f"got {model_args.refit_head!r}")
+    if packing.num_epochs <= 0 and training_args.max_steps <= 0 and model_args.refit_head == "none":
+        raise SystemExit("--num_epochs 0 trains nothing: add --refit_head speaker (a linear probe on the encoder as "
+                         "it is) or give a number of passes")
 
     # 2. Data (filtering writes cache files: the main process goes first, the others reuse its cache).
     with training_args.main_process_first(desc="loading the corpus"):
@@ -163,12 +186,15 @@ def main(argv=None):
 
     # 4. Packing (Algorithm 1) and 5. the Trainer. Pushing goes through our release path after training (checked
     # folder, model card), not through the Trainer's own checkpoint pushes.
+    # --num_epochs 0: no fine-tuning (with --refit_head, a linear probe on the encoder as it is).
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
-    try:
-        trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing,
-                                         head_learning_rate=model_args.head_learning_rate or None)
-    except ValueError as err:
-        raise SystemExit(str(err)) from None
+    trainer, summary = None, {}
+    if packing.num_epochs > 0 or training_args.max_steps > 0:
+        try:
+            trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing,
+                                             head_learning_rate=model_args.head_learning_rate or None)
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
     if training_args.process_index == 0:  # the resolved configuration, saved with the run
         os.makedirs(training_args.output_dir, exist_ok=True)
         resolved = {"model": asdict(model_args), "data": asdict(data_args), "packing": asdict(packing),
@@ -176,16 +202,30 @@ def main(argv=None):
         Path(training_args.output_dir, "run_config.json").write_text(json.dumps(resolved, indent=1, default=str))
 
     # 6. Train, resuming from the last checkpoint of this output_dir unless told otherwise.
-    train_resuming(trainer)
+    if trainer is not None:
+        train_resuming(trainer)
+        model = trainer.model
+    is_main = training_args.process_index == 0
+
+    # 6b. Refit the emotion head as a linear probe on every training clip (main process; the others wait to save).
+    if model_args.refit_head != "none" and is_main:
+        model = probe_layout(model, model_args.refit_head)
+        fit = refit_head(model, train, ClipCollator(feature_extractor), C=model_args.refit_head_c,
+                         batch_size=training_args.per_device_eval_batch_size, bf16=training_args.bf16)
+        logger.info("head refit: %s", fit)
+        Path(training_args.output_dir, "refit_head.json").write_text(json.dumps(fit, indent=1))
 
     # 7. Evaluate on the validation clips (unseen speakers of the training domains: their feature statistics are
     # kept in the config for unsupervised adaptation), then save the final model.
     final_dir = Path(training_args.output_dir) / "final"
-    if trainer.is_world_process_zero():
-        metrics = evaluate_model(trainer.model, validation, ClipCollator(feature_extractor),
+    if is_main:
+        metrics = evaluate_model(model, validation, ClipCollator(feature_extractor),
                                  batch_size=training_args.per_device_eval_batch_size, store_source_statistics=True)
-    trainer.save_model(str(final_dir))
-    if trainer.is_world_process_zero():
+    if trainer is not None and model is trainer.model:
+        trainer.save_model(str(final_dir))
+    elif is_main:
+        model.save_pretrained(final_dir)
+    if is_main:
         metrics.update(split="validation", zero_shot=False)
         (final_dir / "eval_results.json").write_text(json.dumps(metrics, indent=1))
         logger.info("validation: %s", {k: v for k, v in metrics["overall"].items() if k != "confusion_matrix"})

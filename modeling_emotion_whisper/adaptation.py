@@ -24,7 +24,11 @@ def source_statistics(config):
     """What a target's features are mapped onto: a model that standardizes per domain was trained on z-scores
     (mean 0, std 1); any other onto the source-domain statistics measured after training."""
     if config.feature_standardization != "none":
-        return np.zeros(config.d_model), np.ones(config.d_model)
+        if config.source_feature_mean is not None:
+            width = len(config.source_feature_mean)
+        else:  # configuration_emotion_whisper.head_input_size, without importing transformers (the onnx backend)
+            width = config.d_model * (config.encoder_layers + 1 if getattr(config, "layer_concatenation", False) else 1)
+        return np.zeros(width), np.ones(width)
     if config.source_feature_mean is None or config.source_feature_std is None:
         raise ValueError("the model config has no source feature statistics (source_feature_mean/std); "
                          "train.py stores them; for an older model run evaluate_model.py --save_source_statistics on held-out "
@@ -134,27 +138,37 @@ def training_groups(rows, level: str, num_domains: int):
     return clip_groups, group_of_domain
 
 
-def group_statistics(model, rows, collator, clip_groups, max_clips: int = 64, seed: int = 0, batch_size: int = 8,
-                     bf16: bool = False):
-    """Mean and variance (groups, d_model) of the pooled features of up to `max_clips` clips per group (seeded
-    choice), each clip alone, without augmentation: the starting point of per-domain standardization in training."""
+def pooled_features(model, rows, collator, batch_size: int = 8, bf16: bool = False, desc: str = "pooled features"):
+    """The pooled head input (n, head_input_size) of each clip alone, as the model reads it before any standardization
+    or adaptation (an identity adaptation stands in, so a standardizing model needs no statistics for this)."""
     from .evaluation import predict_logits
 
+    saved = model.adaptation
+    width = model.head_input_size
+    model.set_adaptation({"feature_scale": [1.0] * width, "feature_shift": [0.0] * width})
+    try:
+        return predict_logits(model, rows, collator, batch_size, desc=desc, return_features=True, bf16=bf16)[1]
+    finally:
+        model.adaptation = saved
+
+
+def group_statistics(model, rows, collator, clip_groups, max_clips: int = 64, seed: int = 0, batch_size: int = 8,
+                     bf16: bool = False):
+    """Mean and variance (groups, head_input_size) of the pooled features of up to `max_clips` clips per group
+    (seeded choice), each clip alone, without augmentation: the starting point of per-domain standardization in
+    training."""
     rng = np.random.default_rng(seed)
     clip_groups = np.asarray(clip_groups)
     chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(clip_groups == g))[:max_clips]
                                      for g in np.unique(clip_groups)]))
-    saved = model.adaptation
-    # identity adaptation: the pooled features are all this needs, and the model has no statistics to score with yet
-    model.set_adaptation({"feature_scale": [1.0] * model.config.d_model, "feature_shift": [0.0] * model.config.d_model})
-    try:
-        _, features = predict_logits(model, rows.select(chosen), collator, batch_size, desc="group statistics",
-                                     return_features=True, bf16=bf16)
-    finally:
-        model.adaptation = saved
-    groups = clip_groups[chosen]
-    count = np.bincount(groups, minlength=int(clip_groups.max()) + 1)[:, None]
-    mean = np.zeros((count.shape[0], features.shape[1]))
+    features = pooled_features(model, rows.select(chosen), collator, batch_size, bf16, desc="group statistics")
+    return group_moments(features, clip_groups[chosen], int(clip_groups.max()) + 1)
+
+
+def group_moments(features: np.ndarray, groups: np.ndarray, num_groups: int):
+    """Mean and (biased) variance (num_groups, dim) of the rows of `features` in each group; zeros for empty ones."""
+    count = np.bincount(groups, minlength=num_groups)[:, None]
+    mean = np.zeros((num_groups, features.shape[1]))
     np.add.at(mean, groups, features)
     mean /= np.maximum(count, 1)
     var = np.zeros_like(mean)

@@ -18,13 +18,21 @@ HEAD_SETTINGS = {
     "num_domains": 0, "domain_loss_weight": 0.01, "domain_gradient_reversal": True, "freeze_conv_stem": True,
     "emotion_loss": "soft_ce", "classifier_dropout": 0.0, "label_prior": None, "logit_adjustment_tau": 1.0,
     "apply_logit_adjustment": False, "source_feature_mean": None, "source_feature_std": None,
-    "layer_weighting": False, "trainable_encoder_layers": -1, "feature_standardization": "none",
-    "standardization_momentum": 0.01,
+    "layer_weighting": False, "layer_concatenation": False, "trainable_encoder_layers": -1, "feature_standardization": "none",
+    "standardization_momentum": 0.01, "training_corpora": None,
 }
 STANDARDIZATION_LEVELS = ("none", "corpus", "speaker")
 
 
+def head_input_size(config) -> int:
+    """Width of the features the heads read: d_model, or every hidden state side by side with layer_concatenation."""
+    return config.d_model * (config.encoder_layers + 1 if config.layer_concatenation else 1)
+
+
 def _check(config):
+    if config.layer_weighting and config.layer_concatenation:
+        raise ValueError("layer_weighting and layer_concatenation exclude each other: the heads read either a weighted "
+                         "sum of the hidden states or all of them side by side")
     if config.trainable_encoder_layers < -1 or config.trainable_encoder_layers > config.encoder_layers:
         raise ValueError(f"trainable_encoder_layers must be -1 (all), 0 (frozen) or at most {config.encoder_layers}, "
                          f"got {config.trainable_encoder_layers}")
@@ -73,6 +81,9 @@ apply_logit_adjustment (`bool`, defaults to False):
 layer_weighting (`bool`, defaults to False):
     Feed both heads a learned softmax-weighted sum of every encoder hidden state (input embedding, each layer, the
     final output), per frame (SUPERB-style), instead of the last layer alone. The weights start uniform.
+layer_concatenation (`bool`, defaults to False):
+    Feed both heads every hidden state side by side ((encoder_layers + 1) x d_model per frame, the final output in
+    place of the last), as the linear-probe baseline reads them. Excludes layer_weighting.
 trainable_encoder_layers (`int`, defaults to -1):
     How much of the encoder trains: -1 all of it (the paper), 0 none (a frozen encoder: only the heads and layer
     weights learn), k the top k transformer layers (and the final layer norm).
@@ -85,6 +96,9 @@ feature_standardization (`str`, defaults to "none"):
 standardization_momentum (`float`, defaults to 0.01):
     Per-clip weight of the running update of a group's statistics in training (a group's n clips in a batch move
     them by 1 - (1 - momentum)^n).
+training_corpora (`dict[str, float]`, *optional*):
+    The corpora the model was trained on and the hours of training audio from each (set by train.py). The model
+    card lists them with their licences; fine-tuning on other data does not update it.
 source_feature_mean / source_feature_std (`list[float]`, *optional*):
     Mean and standard deviation of the pooled encoder features on held-out source-domain clips, measured after
     training. Unsupervised adaptation to a new domain maps that domain's statistics onto these; a standardizing
@@ -111,9 +125,11 @@ if dataclasses.is_dataclass(WhisperConfig):
         source_feature_mean: list[float] | None = None
         source_feature_std: list[float] | None = None
         layer_weighting: bool = False
+        layer_concatenation: bool = False
         trainable_encoder_layers: int = -1
         feature_standardization: str = "none"
         standardization_momentum: float = 0.01
+        training_corpora: dict[str, float] | None = None
 
         def __post_init__(self, **kwargs):
             if self.id2label is None and kwargs.get("num_labels") is None:
@@ -139,4 +155,4 @@ else:  # transformers with keyword-argument configs
             _check(self)
 
 
-__all__ = ["EMOTIONS", "STANDARDIZATION_LEVELS", "EmotionWhisperConfig"]
+__all__ = ["EMOTIONS", "STANDARDIZATION_LEVELS", "EmotionWhisperConfig", "head_input_size"]

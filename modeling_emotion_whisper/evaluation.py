@@ -17,14 +17,14 @@ from .metrics import decision_logits, evaluate_logits
 @torch.no_grad()
 def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "evaluating", return_features=False,
                    bf16: bool = False):
-    """Raw clip logits (n, labels), in the order of `rows` (and the pooled features (n, d_model) with
+    """Raw clip logits (n, labels), in the order of `rows` (and the pooled features (n, head_input_size) with
     `return_features`). Batches clips of similar length to waste little. `bf16`: forwards under bf16 autocast."""
     model.eval()
     order = np.argsort(np.asarray(rows["duration"]), kind="stable")
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     out = np.zeros((len(order), model.config.num_labels), dtype=np.float32)
-    features = np.zeros((len(order), model.config.d_model), dtype=np.float32)
+    features = np.zeros((len(order), model.head_input_size), dtype=np.float32)
     for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False):
         index = order[start : start + batch_size]
         batch = collator([rows[int(i)] for i in index])
@@ -62,16 +62,20 @@ def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment:
                    store_source_statistics: bool = False) -> dict:
     """Scores of `model` on `rows`. With `store_source_statistics` (rows from the training domains, unseen
     speakers), the mean and std of the pooled features are kept in the model config for later adaptation."""
-    logits, features = predict_logits(model, rows, collator, batch_size, return_features=True)
+    standardizing = store_source_statistics and model.config.feature_standardization != "none"
+    if standardizing:  # its single-clip statistics are what is measured here: read the features as they come
+        from .adaptation import apply_offline, feature_standardization, pooled_features
+
+        features = pooled_features(model, rows, collator, batch_size, desc="evaluating")
+    else:
+        logits, features = predict_logits(model, rows, collator, batch_size, return_features=True)
     if store_source_statistics:
         model.config.source_feature_mean = [float(x) for x in features.mean(0)]
         model.config.source_feature_std = [float(x) for x in features.std(0)]
-        if model.config.feature_standardization != "none":  # its single-clip standardization has just changed
-            from .adaptation import apply_offline, feature_standardization
-
-            head = model.emotion_head
-            logits = apply_offline(feature_standardization(features, 0.0, 1.0), logits, features,
-                                   head.weight.detach().float().cpu().numpy(), head.bias.detach().float().cpu().numpy())
+    if standardizing:  # scored as a single clip will be from now on: z-scored with the statistics just stored
+        head = model.emotion_head
+        logits = apply_offline(feature_standardization(features, 0.0, 1.0), None, features,
+                               head.weight.detach().float().cpu().numpy(), head.bias.detach().float().cpu().numpy())
     prior = model.config.label_prior if logit_adjustment else None
     names = label_names(model)
     results = score(logits, rows, names, prior, model.config.logit_adjustment_tau)

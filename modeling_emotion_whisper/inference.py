@@ -52,7 +52,7 @@ class TorchScorer:
         self.labels = label_names(model)
 
     def head(self):
-        """The emotion head's weight (labels, d_model) and bias, for adaptation computed from pooled features."""
+        """The emotion head's weight (labels, head_input_size) and bias, for adaptation computed from pooled features."""
         head = self.model.emotion_head
         return head.weight.detach().float().cpu().numpy(), head.bias.detach().float().cpu().numpy()
 
@@ -62,7 +62,7 @@ class TorchScorer:
         return self.model.adjust_logits(torch.from_numpy(np.asarray(logits, dtype=np.float32))).numpy()
 
     def clips(self, waves, logit_adjustment: bool):
-        """Clip logits (n, labels) and pooled features (n, d_model); clips over 30 s as frame-weighted windows."""
+        """Clip logits (n, labels) and pooled features (n, head_input_size); clips over 30 s as frame-weighted windows."""
         import torch
 
         from .features import clip_batch

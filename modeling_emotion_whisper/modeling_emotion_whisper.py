@@ -23,7 +23,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder, Whisper
 from transformers.utils import ModelOutput
 from transformers.utils import logging as transformers_logging
 
-from .configuration_emotion_whisper import EmotionWhisperConfig
+from .configuration_emotion_whisper import EmotionWhisperConfig, head_input_size
 
 try:
     from transformers import initialization as _init
@@ -54,8 +54,9 @@ class EmotionWhisperOutput(ModelOutput):
             Emotion logits of every encoder frame (50 per second of audio).
         frame_mask (`torch.BoolTensor` of shape `(batch, frames)`):
             True where a frame holds audio, False on padding.
-        pooled_features (`torch.FloatTensor` of shape `(batch, d_model)`):
-            Encoder output (layer-weighted, if so configured) averaged over valid frames, before any standardization
+        pooled_features (`torch.FloatTensor` of shape `(batch, head_input_size)`):
+            Encoder output (layer-weighted or concatenated, if so configured; head_input_size is d_model or
+            (encoder_layers + 1) x d_model) averaged over valid frames, before any standardization
             or adaptation: the clip logits are an affine function of it, and adaptation statistics are taken on it.
         segment_logits (`torch.FloatTensor` of shape `(num_segments, num_labels)`, when `segment_ids` are given):
             One pooled row per segment, ordered by batch row, then by segment id (1, 2, ...).
@@ -133,8 +134,9 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         super().__init__(config)
         self.encoder = WhisperEncoder(config)
         self.dropout = nn.Dropout(config.classifier_dropout)
-        self.emotion_head = nn.Linear(config.d_model, config.num_labels)
-        self.domain_head = nn.Linear(config.d_model, config.num_domains) if config.num_domains > 0 else None
+        self.head_input_size = head_input_size(config)
+        self.emotion_head = nn.Linear(self.head_input_size, config.num_labels)
+        self.domain_head = nn.Linear(self.head_input_size, config.num_domains) if config.num_domains > 0 else None
         # one weight per hidden state (input embedding, each layer) plus the final output, softmax-normalized
         self.layer_weights = nn.Parameter(torch.zeros(config.encoder_layers + 1)) if config.layer_weighting else None
         self.adaptation = None  # unsupervised domain adaptation, see set_adaptation
@@ -147,7 +149,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
     def resize_domain_head(self, num_domains: int):
         """A new, randomly initialized domain head for `num_domains` domains (0: none), recorded in the config."""
         self.config.num_domains = int(num_domains)
-        head = nn.Linear(self.config.d_model, num_domains) if num_domains > 0 else None
+        head = nn.Linear(self.head_input_size, num_domains) if num_domains > 0 else None
         if head is not None:
             self._init_weights(head)
             head.to(self.emotion_head.weight.device, self.emotion_head.weight.dtype)
@@ -155,14 +157,14 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
 
     def set_adaptation(self, adaptation: dict | None):
         """Unsupervised adaptation to a target domain, applied in every forward until cleared with None:
-        `feature_scale`/`feature_shift` (d_model) map the encoder output affinely before the heads;
+        `feature_scale`/`feature_shift` (head_input_size) map the encoder output affinely before the heads;
         `logit_shift` (num_labels) is added to the emotion logits. See modeling_emotion_whisper.adaptation."""
         if adaptation is None:
             self.adaptation = None
             return
         known = {"feature_scale", "feature_shift", "logit_shift"}
         tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in adaptation.items() if k in known}
-        sizes = {"feature_scale": self.config.d_model, "feature_shift": self.config.d_model,
+        sizes = {"feature_scale": self.head_input_size, "feature_shift": self.head_input_size,
                  "logit_shift": self.config.num_labels}
         for key, value in tensors.items():
             if value.shape != (sizes[key],):
@@ -170,9 +172,9 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         self.adaptation = tensors
 
     def set_group_statistics(self, mean, var, group_of_domain):
-        """Training statistics of feature standardization: `mean` and `var` (groups, d_model) of the pooled clip
-        features of each group (a speaker or a corpus), and `group_of_domain` (num_domains,) the group of each domain
-        id. Training forwards standardize every packed clip with its group's statistics and update them with
+        """Training statistics of feature standardization: `mean` and `var` (groups, head_input_size) of the pooled
+        clip features of each group (a speaker or a corpus), and `group_of_domain` (num_domains,) the group of each
+        domain id. Training forwards standardize every packed clip with its group's statistics and update them with
         `config.standardization_momentum` as the encoder learns. None clears them."""
         if mean is None:
             self.group_mean = self.group_var = self.group_of_domain = None
@@ -181,12 +183,12 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         self.group_mean = torch.as_tensor(mean, dtype=torch.float32).to(device).clone()
         self.group_var = torch.as_tensor(var, dtype=torch.float32).to(device).clone()
         self.group_of_domain = torch.as_tensor(group_of_domain, dtype=torch.long).to(device)
-        if self.group_mean.shape != self.group_var.shape or self.group_mean.shape[-1] != self.config.d_model:
-            raise ValueError(f"group statistics must both be (groups, {self.config.d_model}), got "
+        if self.group_mean.shape != self.group_var.shape or self.group_mean.shape[-1] != self.head_input_size:
+            raise ValueError(f"group statistics must both be (groups, {self.head_input_size}), got "
                              f"{tuple(self.group_mean.shape)} and {tuple(self.group_var.shape)}")
 
     def standardization_statistics(self):
-        """Mean and std (d_model,) a standardizing model uses without group statistics: the source statistics saved
+        """Mean and std (head_input_size,) a standardizing model uses without group statistics: the source statistics saved
         in the config, else (during training) the average of the groups' statistics."""
         if self.config.source_feature_mean is not None and self.config.source_feature_std is not None:
             mean = torch.tensor(self.config.source_feature_mean, dtype=torch.float32)
@@ -431,13 +433,15 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             segment_ids = segment_ids[:, :used].to(input_features.device)
 
         wants_states = bool(output_hidden_states or self.config.output_hidden_states)
-        hidden, frame_mask, hidden_states = self._encode(
-            input_features, mel_mask, wants_states or self.layer_weights is not None
-        )
+        every_state = self.layer_weights is not None or self.config.layer_concatenation
+        hidden, frame_mask, hidden_states = self._encode(input_features, mel_mask, wants_states or every_state)
         if self.layer_weights is not None:  # SUPERB-style: every hidden state, the final output in place of the last
             stack = torch.stack([*hidden_states[:-1], hidden], dim=0)
             weights = torch.softmax(self.layer_weights.float(), dim=0).to(stack.dtype)
             hidden = (weights[:, None, None, None] * stack).sum(0)
+            hidden_states = hidden_states if wants_states else None
+        elif self.config.layer_concatenation:  # the probe's view: every hidden state side by side
+            hidden = torch.cat([*hidden_states[:-1], hidden], dim=-1)
             hidden_states = hidden_states if wants_states else None
         # An adaptation (statistics of a group of inputs) replaces the model's own standardization.
         frame_segments = segment_ids[:, ::2] if segment_ids is not None else None

@@ -59,6 +59,36 @@ def model_index(repo_id: str, evaluations: list[dict]) -> list[dict]:
     return [{"name": repo_id.split("/")[-1], "results": results}]
 
 
+LANGUAGES = {"am": "Amharic", "bn": "Bengali", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
+             "fa": "Persian", "fr": "French", "it": "Italian", "ja": "Japanese", "pl": "Polish", "tr": "Turkish",
+             "ur": "Urdu", "zh": "Mandarin", "multi": "several"}
+
+
+def training_data(config) -> dict:
+    """The card's training-data table, summary and languages, from config.training_corpora (set by train.py)."""
+    corpora = getattr(config, "training_corpora", None)
+    if not corpora:
+        return {"training_data": "This model's config does not record its training corpora (saved before train.py "
+                                 "recorded them); check their licences before use.",
+                "training_summary": "corpora not recorded", "training_languages": "not recorded"}
+    try:  # a source checkout or an installed project; the card still renders without it
+        from data_scripts.corpora import REGISTRY
+    except ImportError:
+        REGISTRY = {}
+    lines = ["| corpus | language | hours trained on | licence |", "|---|---|---|---|"]
+    languages = []
+    for name, hours in sorted(corpora.items()):
+        corpus = REGISTRY.get(name)
+        language = LANGUAGES.get(corpus.language, corpus.language) if corpus else "unknown"
+        licence = corpus.license if corpus else "not in the project's corpus registry: see the data's own terms"
+        lines.append(f"| {corpus.title if corpus else name} | {language} | {hours:.2f} | {licence} |")
+        if language not in languages:
+            languages.append(language)
+    return {"training_data": "\n".join(lines),
+            "training_summary": f"{len(corpora)} corpora, {sum(corpora.values()):.1f} hours",
+            "training_languages": ", ".join(sorted(languages))}
+
+
 def results_table(evaluations: list[dict]) -> str:
     lines = ["| corpus | split | clips | micro-F1 | macro-F1 | UA | WA |", "|---|---|---|---|---|---|---|"]
     for evaluation in evaluations:
@@ -110,6 +140,7 @@ def render_card(repo_id: str, config, evaluations: list[dict], template: Path = 
         "results_table": results_table(evaluations),
         "base_model": front["base_model"],
         "onnx_section": ONNX_SECTION.format(repo_id=repo_id, name=repo_id.split("/")[-1]) if onnx else "",
+        **training_data(config),
     }
     missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
     if missing:

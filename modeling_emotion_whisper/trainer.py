@@ -68,6 +68,17 @@ class GroupStatisticsCallback(TrainerCallback):
                     time.time() - start)
 
 
+def record_training_data(config, hours: dict):
+    """Adds {source: hours of audio} to config.training_corpora, which the model card lists with each licence.
+
+    A source trained on again (continued training) keeps its larger count: the hours are of distinct audio.
+    """
+    merged = dict(config.training_corpora or {})
+    for name, value in hours.items():
+        merged[name] = round(max(merged.get(name, 0.0), float(value)), 3)
+    config.training_corpora = merged
+
+
 def parse_schedule(text: str) -> list:
     try:
         schedule = sorted([int(a), int(b)] for a, b in (part.split(":") for part in text.split(",") if part.strip()))

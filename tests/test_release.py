@@ -11,6 +11,10 @@ EVALUATION = {"split": "validation", "zero_shot": False, "per_corpus": {
 
 
 def test_release_folder_card_and_fresh_process_check(tiny_model, tmp_path):
+    from modeling_emotion_whisper.trainer import record_training_data
+
+    record_training_data(tiny_model.config, {"nemo": 2.5, "ased": 1.25, "mydata": 0.5})
+    record_training_data(tiny_model.config, {"nemo": 2.0})  # trained on again: the same audio, not more
     tiny_model.save_pretrained(tmp_path / "ckpt")
     (tmp_path / "eval.json").write_text(json.dumps(EVALUATION))
     folder = release(tmp_path / "ckpt", "someone/emotion-whisper-tiny", out=tmp_path / "release",
@@ -25,6 +29,11 @@ def test_release_folder_card_and_fresh_process_check(tiny_model, tmp_path):
     assert "| ravdess | validation | 300 | 50.00 | 45.00 | 48.00 | 50.00 |" in card
     assert "{{" not in card and "revision=" in card and "| contempt | disgust 0.5 |" in card
     assert json.loads((folder / "config.json").read_text())["dtype"] == "float16"  # half the download
+    # Every corpus the model saw, with its licence (from the corpus registry), hours and languages.
+    assert "| nEMO | Polish | 2.50 | CC BY-NC-SA 4.0 |" in card
+    assert "| ASED v1 | Amharic | 1.25 | none stated by the publisher: research use only |" in card
+    assert "| mydata | unknown | 0.50 | not in the project's corpus registry" in card
+    assert "3 corpora, 4.2 hours" in card and "Languages heard in training: Amharic, Polish, unknown." in card
 
 
 def test_push_without_token_says_why_and_keeps_the_folder(tiny_model, tmp_path, monkeypatch, capsys):

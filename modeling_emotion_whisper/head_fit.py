@@ -1,0 +1,107 @@
+"""Refit the emotion head as a linear probe on the trained encoder: the probe baseline's recipe inside the model.
+
+Fine-tuning trains the head through packed 30 s windows, soft labels and augmentation, a few hundred steps; a linear
+probe on the same encoder's pooled features, fitted to convergence, transfers better to corpora never heard (the
+generalization issue; docs/results.md, "Ablations for generalization"). `refit_head` does that fit and writes the
+result into the model's own emotion head, so the pipeline, `predict`, `timeline` and the ONNX export serve it as
+they serve any model (train.py --refit_head speaker|corpus: `probe_layout`, then `refit_head`):
+
+1. every training clip alone, no augmentation: the pooled head input (with `layer_concatenation`, every hidden
+   state side by side, as the probe reads them);
+2. each clip z-scored with its group's own statistics (`config.feature_standardization`: speaker or corpus), which
+   is what the standardizing model does at inference with a group of inputs;
+3. multinomial logistic regression with scikit-learn's objective, 0.5 ||W||^2 + C sum_i w_i CE_i with "balanced"
+   class weights, solved by L-BFGS in torch (float64);
+4. the weights become the emotion head (linear, so frames are scored by the same map). Classes without a training
+   clip (e.g. "other") get a zero row and a bias far below the others: never predicted. The balanced weights
+   already remove the training prior, so the saved logit adjustment is switched off (tau 0).
+"""
+
+import copy
+import time
+
+import numpy as np
+import torch
+
+from .adaptation import group_moments, pooled_features, training_groups
+
+ABSENT_CLASS_MARGIN = 30.0  # nats below the lowest fitted bias: a class no training clip had is never predicted
+
+
+def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, C: float = 0.5, max_iter: int = 300):
+    """Weights (num_classes, dim) and bias (num_classes,) minimizing 0.5 ||W||^2 + C sum_i w_i CE(x_i W^T + b, y_i),
+    w_i = n / (classes * count(y_i)) (scikit-learn's LogisticRegression(C, class_weight="balanced"), intercept not
+    penalized). Only the classes present in `y` are fitted."""
+    present = np.unique(y)
+    if len(present) < 2:
+        raise ValueError(f"refitting the head needs clips of at least two emotions; the training clips have "
+                         f"{len(present)}")
+    index = np.searchsorted(present, y)
+    counts = np.bincount(index, minlength=len(present))
+    features = torch.as_tensor(x, dtype=torch.float64)
+    targets = torch.as_tensor(index)
+    sample_weight = torch.as_tensor(len(y) / (len(present) * counts[index]), dtype=torch.float64)
+    weight = torch.zeros(len(present), x.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(len(present), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-10,
+                                  history_size=20, line_search_fn="strong_wolfe")
+    n = len(y)
+
+    def objective():  # sklearn's objective divided by C * n, the same minimizer on a friendlier scale
+        optimizer.zero_grad()
+        losses = torch.nn.functional.cross_entropy(features @ weight.T + bias, targets, reduction="none")
+        loss = (sample_weight * losses).sum() / n + (weight * weight).sum() / (2 * C * n)
+        loss.backward()
+        return loss
+
+    optimizer.step(objective)
+    full_weight = np.zeros((num_classes, x.shape[1]))
+    fitted_bias = bias.detach().numpy()
+    full_bias = np.full(num_classes, fitted_bias.min() - ABSENT_CLASS_MARGIN)
+    full_weight[present] = weight.detach().numpy()
+    full_bias[present] = fitted_bias
+    return full_weight, full_bias
+
+
+def standardize_by_group(features: np.ndarray, groups: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """z-score each group's rows with its own mean and std (the model's own rule: std = sqrt(var + eps))."""
+    mean, var = group_moments(features, groups, int(groups.max()) + 1)
+    return (features - mean[groups]) / np.sqrt(var[groups] + eps)
+
+
+def probe_layout(model, level: str):
+    """The same encoder (a copy) with new heads that read every hidden state side by side, standardized per `level`
+    ("speaker" or "corpus"): the layout `refit_head` fits. Source statistics are measured again afterwards."""
+    config = copy.deepcopy(model.config)
+    config.layer_concatenation, config.layer_weighting, config.feature_standardization = True, False, level
+    config.source_feature_mean = config.source_feature_std = None
+    probe = type(model)(config)
+    probe.encoder.load_state_dict(model.encoder.state_dict())
+    parameter = next(model.parameters())
+    return probe.to(parameter.device, parameter.dtype)
+
+
+def refit_head(model, rows, collator, C: float = 0.5, max_iter: int = 300, batch_size: int = 8,
+               bf16: bool = False) -> dict:
+    """Steps 1 to 4 above on `rows` (the training clips: columns path, duration, label, dataset, domain); changes the
+    model's emotion head and config.logit_adjustment_tau in place. Returns a summary for the run's log."""
+    level = model.config.feature_standardization
+    if level == "none":
+        raise ValueError("refitting the head needs feature_standardization 'speaker' or 'corpus' (the probe's "
+                         "z-scoring by group); set --feature_standardization")
+    started = time.time()
+    clip_groups, _ = training_groups(rows, level, model.config.num_domains)
+    features = pooled_features(model, rows, collator, batch_size, bf16, desc="refitting the head: features")
+    extracted = time.time()
+    z = standardize_by_group(features.astype(np.float64), clip_groups)
+    labels = np.asarray(rows["label"], dtype=np.int64)
+    weight, bias = fit_logistic_regression(z, labels, model.config.num_labels, C=C, max_iter=max_iter)
+    head = model.emotion_head
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
+        head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
+    model.config.logit_adjustment_tau = 0.0
+    predicted = (z @ weight.T + bias).argmax(1)
+    return {"clips": len(labels), "groups": int(clip_groups.max()) + 1, "level": level, "C": C,
+            "train_accuracy": float((predicted == labels).mean()), "feature_seconds": round(extracted - started, 1),
+            "fit_seconds": round(time.time() - extracted, 1)}
