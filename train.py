@@ -115,6 +115,15 @@ def load_splits(data_args):
     return train, validation, vocabulary
 
 
+def is_emotion_whisper(name_or_path) -> bool:
+    """A saved emotion-whisper model (its heads trained), as opposed to a Whisper checkpoint."""
+    try:
+        found = EmotionWhisperConfig.get_config_dict(name_or_path)[0].get("model_type")
+    except OSError:
+        found = None
+    return found == EmotionWhisperConfig.model_type
+
+
 def build_model(model_args, train, num_domains):
     """Step 3: from a Whisper checkpoint (new heads) or from a saved emotion-whisper model (continue training)."""
     # Logit adjustment's prior: the hard-label distribution of the training clips. A class that is never a hard
@@ -122,11 +131,7 @@ def build_model(model_args, train, num_domains):
     # mean soft label would give it ~0.01 and a +4.8 nat boost for a class no clip was ever labelled with.
     hard = np.asarray(train["label"], dtype=np.int64)
     prior = np.bincount(hard, minlength=len(np.asarray(train[0]["soft_label"]))) / max(1, len(hard))
-    try:
-        found = EmotionWhisperConfig.get_config_dict(model_args.model_name_or_path)[0].get("model_type")
-    except OSError:
-        found = None
-    is_ours = found == EmotionWhisperConfig.model_type
+    is_ours = is_emotion_whisper(model_args.model_name_or_path)
     settings = dict(domain_loss_weight=model_args.domain_loss_weight, freeze_conv_stem=model_args.freeze_conv_stem,
                     classifier_dropout=model_args.classifier_dropout, label_prior=[float(p) for p in prior],
                     layer_weighting=model_args.layer_weighting, layer_concatenation=model_args.layer_concatenation,
@@ -209,7 +214,9 @@ def main(argv=None):
 
     # 6b. Refit the emotion head as a linear probe on every training clip (main process; the others wait to save).
     if model_args.refit_head != "none" and is_main:
-        model = probe_layout(model, model_args.refit_head)
+        # the trained head keeps scoring frames (head_fit.probe_layout); a new Whisper's random one does not
+        trained = trainer is not None or is_emotion_whisper(model_args.model_name_or_path)
+        model = probe_layout(model, model_args.refit_head, keep_frame_head=trained)
         fit = refit_head(model, train, ClipCollator(feature_extractor), C=model_args.refit_head_c,
                          batch_size=training_args.per_device_eval_batch_size, bf16=training_args.bf16)
         logger.info("head refit: %s", fit)

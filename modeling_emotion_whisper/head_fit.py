@@ -12,9 +12,15 @@ they serve any model (train.py --refit_head speaker|corpus: `probe_layout`, then
    is what the standardizing model does at inference with a group of inputs;
 3. multinomial logistic regression with scikit-learn's objective, 0.5 ||W||^2 + C sum_i w_i CE_i with "balanced"
    class weights, solved by L-BFGS in torch (float64);
-4. the weights become the emotion head (linear, so frames are scored by the same map). Classes without a training
-   clip (e.g. "other") get a zero row and a bias far below the others: never predicted. The balanced weights
-   already remove the training prior, so the saved logit adjustment is switched off (tau 0).
+4. the weights become the emotion head. Classes without a training clip (e.g. "other") get a zero row and a bias
+   far below the others: never predicted. The class-balanced fit has no prior in it; tau * log(prior) is added to
+   its bias so that the model's logit adjustment (applied in evaluation) returns exactly the balanced fit, and raw
+   logits carry the training prior as every other head of this project does.
+
+Frames: the probe is fitted on clip means, and its large weights applied to single frames turn frame-to-frame noise
+into label flicker (timeline frame accuracy fell from about 50 % to 20 to 36 % in docs/results.md). `probe_layout`
+therefore keeps the fine-tuned per-frame head as `frame_head`, which scores frames (timelines) while the refitted
+head scores clips.
 """
 
 import copy
@@ -69,14 +75,23 @@ def standardize_by_group(features: np.ndarray, groups: np.ndarray, eps: float = 
     return (features - mean[groups]) / np.sqrt(var[groups] + eps)
 
 
-def probe_layout(model, level: str):
+def probe_layout(model, level: str, keep_frame_head: bool = True):
     """The same encoder (a copy) with new heads that read every hidden state side by side, standardized per `level`
-    ("speaker" or "corpus"): the layout `refit_head` fits. Source statistics are measured again afterwards."""
+    ("speaker" or "corpus"): the layout `refit_head` fits. With `keep_frame_head` (the head was trained), the emotion
+    head becomes the frame head if it read the final output unstandardized; otherwise frames are scored by the
+    refitted head. Source statistics are
+    measured again afterwards."""
     config = copy.deepcopy(model.config)
+    # The trained head can score frames only if it reads the final output as it is (the paper's layout).
+    keeps_frames = keep_frame_head and not (config.layer_weighting or config.layer_concatenation or config.frame_head
+                        or config.feature_standardization != "none")
     config.layer_concatenation, config.layer_weighting, config.feature_standardization = True, False, level
     config.source_feature_mean = config.source_feature_std = None
+    config.frame_head = keeps_frames
     probe = type(model)(config)
     probe.encoder.load_state_dict(model.encoder.state_dict())
+    if keeps_frames:
+        probe.frame_head.load_state_dict(model.emotion_head.state_dict())
     parameter = next(model.parameters())
     return probe.to(parameter.device, parameter.dtype)
 
@@ -84,7 +99,7 @@ def probe_layout(model, level: str):
 def refit_head(model, rows, collator, C: float = 0.5, max_iter: int = 300, batch_size: int = 8,
                bf16: bool = False) -> dict:
     """Steps 1 to 4 above on `rows` (the training clips: columns path, duration, label, dataset, domain); changes the
-    model's emotion head and config.logit_adjustment_tau in place. Returns a summary for the run's log."""
+    model's emotion head in place. Returns a summary for the run's log."""
     level = model.config.feature_standardization
     if level == "none":
         raise ValueError("refitting the head needs feature_standardization 'speaker' or 'corpus' (the probe's "
@@ -96,12 +111,15 @@ def refit_head(model, rows, collator, C: float = 0.5, max_iter: int = 300, batch
     z = standardize_by_group(features.astype(np.float64), clip_groups)
     labels = np.asarray(rows["label"], dtype=np.int64)
     weight, bias = fit_logistic_regression(z, labels, model.config.num_labels, C=C, max_iter=max_iter)
+    predicted = (z @ weight.T + bias).argmax(1)
+    if model.config.label_prior is not None:  # so that logit adjustment gives back the balanced fit, see 4.
+        prior = np.asarray(model.config.label_prior, dtype=np.float64)
+        prior = prior / prior.sum()
+        bias = bias + model.config.logit_adjustment_tau * np.log(np.where(prior > 0, prior, 1.0))
     head = model.emotion_head
     with torch.no_grad():
         head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
         head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
-    model.config.logit_adjustment_tau = 0.0
-    predicted = (z @ weight.T + bias).argmax(1)
     return {"clips": len(labels), "groups": int(clip_groups.max()) + 1, "level": level, "C": C,
             "train_accuracy": float((predicted == labels).mean()), "feature_seconds": round(extracted - started, 1),
             "fit_seconds": round(time.time() - extracted, 1)}

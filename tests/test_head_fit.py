@@ -80,7 +80,7 @@ def test_probe_model_from_train_py_without_fine_tuning(setup):  # noqa: F811
     model = WhisperForEmotionClassification.from_pretrained(out / "final").eval()
     config = json.loads((out / "final" / "config.json").read_text())
     assert config["layer_concatenation"] and config["feature_standardization"] == "speaker"
-    assert config["logit_adjustment_tau"] == 0.0
+    assert not config["frame_head"]  # nothing trained the Whisper checkpoint's head: frames use the probe
     assert len(config["source_feature_mean"]) == 96 and config["training_corpora"].keys() == {"savee"}
     # The saved head is the probe fitted on the saved encoder's features: refit it by hand and compare.
     collator = ClipCollator(WhisperFeatureExtractor(feature_size=80, return_attention_mask=True))
@@ -89,6 +89,10 @@ def test_probe_model_from_train_py_without_fine_tuning(setup):  # noqa: F811
     weight, bias = fit_logistic_regression(standardize_by_group(features.astype(np.float64), groups),
                                            np.asarray(rows["label"]), model.config.num_labels)
     torch.testing.assert_close(model.emotion_head.weight.double(), torch.from_numpy(weight), atol=5e-3, rtol=5e-3)
+    # the bias carries tau * log(prior), so that logit adjustment gives back the class-balanced fit
+    present = np.unique(rows["label"])
+    adjusted = model.adjust_logits(model.emotion_head.bias.detach()[None])[0].double()
+    torch.testing.assert_close(adjusted[present], torch.from_numpy(bias)[present], atol=5e-3, rtol=5e-3)
     evaluation = json.loads((out / "final" / "eval_results.json").read_text())
     assert evaluation["overall"]["n"] > 0
 
@@ -100,6 +104,16 @@ def test_probe_model_from_train_py_without_fine_tuning(setup):  # noqa: F811
     refitted = WhisperForEmotionClassification.from_pretrained(tuned / "final")
     assert refitted.emotion_head.in_features == 96 and refitted.config.feature_standardization == "corpus"
     assert not trainer.model.config.layer_concatenation  # the layout it was fine-tuned in
+    # frames keep the fine-tuned per-frame head: the same frame logits as the model before the refit
+    assert refitted.config.frame_head
+    from modeling_emotion_whisper.features import mel_features
+
+    features, mask = mel_features(collator.feature_extractor, [synth_speech(1.5), synth_speech(0.7, seed=3)])
+    with torch.no_grad():
+        before = trainer.model.eval()(input_features=features, attention_mask=mask)
+        after = refitted.eval()(input_features=features, attention_mask=mask)
+    torch.testing.assert_close(after.frame_logits, before.frame_logits, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(after.logits, before.logits, atol=1e-2)  # clips: the refitted head
     for name, value in refitted.encoder.state_dict().items():
         assert torch.equal(value, trainer.model.encoder.state_dict()[name]), name
         assert not torch.equal(value, model.encoder.state_dict()[name]) or "conv" in name or "embed_positions" in name
@@ -114,7 +128,8 @@ def test_concatenating_standardizing_model_exports_to_onnx(tmp_path):
     from modeling_emotion_whisper.onnx_export import export_onnx
 
     torch.manual_seed(0)
-    model = WhisperForEmotionClassification(tiny_config(layer_concatenation=True, feature_standardization="corpus"))
+    model = WhisperForEmotionClassification(tiny_config(layer_concatenation=True, feature_standardization="corpus",
+                                                        frame_head=True))
     model.config.source_feature_mean, model.config.source_feature_std = [0.1] * 96, [0.5] * 96
     model.save_pretrained(tmp_path / "model")
     report = export_onnx(tmp_path / "model", tmp_path / "onnx")

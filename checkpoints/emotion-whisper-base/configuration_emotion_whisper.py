@@ -18,7 +18,7 @@ HEAD_SETTINGS = {
     "num_domains": 0, "domain_loss_weight": 0.01, "domain_gradient_reversal": True, "freeze_conv_stem": True,
     "emotion_loss": "soft_ce", "classifier_dropout": 0.0, "label_prior": None, "logit_adjustment_tau": 1.0,
     "apply_logit_adjustment": False, "source_feature_mean": None, "source_feature_std": None,
-    "layer_weighting": False, "layer_concatenation": False, "trainable_encoder_layers": -1, "feature_standardization": "none",
+    "layer_weighting": False, "layer_concatenation": False, "frame_head": False, "trainable_encoder_layers": -1, "feature_standardization": "none",
     "standardization_momentum": 0.01, "training_corpora": None,
 }
 STANDARDIZATION_LEVELS = ("none", "corpus", "speaker")
@@ -84,6 +84,10 @@ layer_weighting (`bool`, defaults to False):
 layer_concatenation (`bool`, defaults to False):
     Feed both heads every hidden state side by side ((encoder_layers + 1) x d_model per frame, the final output in
     place of the last), as the linear-probe baseline reads them. Excludes layer_weighting.
+frame_head (`bool`, defaults to False):
+    Score frames with a separate linear head on the final encoder output (d_model), unstandardized, while clips are
+    scored by `emotion_head`. A head refit (head_fit.probe_layout) keeps the fine-tuned per-frame head here: the probe
+    is fitted on clip means, and applied to single frames its large weights turn frame noise into label flicker.
 trainable_encoder_layers (`int`, defaults to -1):
     How much of the encoder trains: -1 all of it (the paper), 0 none (a frozen encoder: only the heads and layer
     weights learn), k the top k transformer layers (and the final layer norm).
@@ -126,6 +130,7 @@ if dataclasses.is_dataclass(WhisperConfig):
         source_feature_std: list[float] | None = None
         layer_weighting: bool = False
         layer_concatenation: bool = False
+        frame_head: bool = False
         trainable_encoder_layers: int = -1
         feature_standardization: str = "none"
         standardization_momentum: float = 0.01

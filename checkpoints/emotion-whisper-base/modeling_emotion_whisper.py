@@ -49,7 +49,8 @@ class EmotionWhisperOutput(ModelOutput):
             emotion_loss + domain_loss_weight * domain_loss (the reversal layer turns the second term into gradient
             ascent for the encoder).
         logits (`torch.FloatTensor` of shape `(batch, num_labels)`):
-            Clip-level emotion logits: the frame logits averaged over valid (unpadded) frames.
+            Clip-level emotion logits: the emotion head on the features averaged over valid (unpadded) frames, i.e.
+            the frame logits averaged, unless `config.frame_head` gives frames a head of their own.
         frame_logits (`torch.FloatTensor` of shape `(batch, frames, num_labels)`):
             Emotion logits of every encoder frame (50 per second of audio).
         frame_mask (`torch.BoolTensor` of shape `(batch, frames)`):
@@ -137,6 +138,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         self.head_input_size = head_input_size(config)
         self.emotion_head = nn.Linear(self.head_input_size, config.num_labels)
         self.domain_head = nn.Linear(self.head_input_size, config.num_domains) if config.num_domains > 0 else None
+        self.frame_head = nn.Linear(config.d_model, config.num_labels) if config.frame_head else None
         # one weight per hidden state (input embedding, each layer) plus the final output, softmax-normalized
         self.layer_weights = nn.Parameter(torch.zeros(config.encoder_layers + 1)) if config.layer_weighting else None
         self.adaptation = None  # unsupervised domain adaptation, see set_adaptation
@@ -435,6 +437,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         wants_states = bool(output_hidden_states or self.config.output_hidden_states)
         every_state = self.layer_weights is not None or self.config.layer_concatenation
         hidden, frame_mask, hidden_states = self._encode(input_features, mel_mask, wants_states or every_state)
+        final_output = hidden
         if self.layer_weights is not None:  # SUPERB-style: every hidden state, the final output in place of the last
             stack = torch.stack([*hidden_states[:-1], hidden], dim=0)
             weights = torch.softmax(self.layer_weights.float(), dim=0).to(stack.dtype)
@@ -452,7 +455,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         elif self.config.feature_standardization != "none":
             features = self._standardize(hidden, frame_segments, domain_labels)
         features = self.dropout(features)
-        frame_logits = self.emotion_head(features)
+        frame_logits = self.emotion_head(features) if self.frame_head is None else self.frame_head(final_output)
         weights = frame_mask.to(frame_logits.dtype)[..., None]
         mean_over_frames = lambda x: (x * weights).sum(1) / weights.sum(1).clamp(min=1)  # noqa: E731
         pooled = mean_over_frames(features)
