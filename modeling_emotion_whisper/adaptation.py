@@ -162,13 +162,9 @@ def group_statistics(model, rows, collator, clip_groups, max_clips: int = 64, se
     chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(clip_groups == g))[:max_clips]
                                      for g in np.unique(clip_groups)]))
     features = pooled_features(model, rows.select(chosen), collator, batch_size, bf16, desc="group statistics")
-    return group_moments(features, clip_groups[chosen], int(clip_groups.max()) + 1)
-
-
-def group_moments(features: np.ndarray, groups: np.ndarray, num_groups: int):
-    """Mean and (biased) variance (num_groups, dim) of the rows of `features` in each group; zeros for empty ones."""
-    count = np.bincount(groups, minlength=num_groups)[:, None]
-    mean = np.zeros((num_groups, features.shape[1]))
+    groups = clip_groups[chosen]
+    count = np.bincount(groups, minlength=int(clip_groups.max()) + 1)[:, None]
+    mean = np.zeros((count.shape[0], features.shape[1]))
     np.add.at(mean, groups, features)
     mean /= np.maximum(count, 1)
     var = np.zeros_like(mean)

@@ -8,8 +8,8 @@ they serve any model (train.py --refit_head speaker|corpus: `probe_layout`, then
 
 1. every training clip alone, no augmentation: the pooled head input (with `layer_concatenation`, every hidden
    state side by side, as the probe reads them);
-2. each clip z-scored with its group's own statistics (`config.feature_standardization`: speaker or corpus), which
-   is what the standardizing model does at inference with a group of inputs;
+2. each clip z-scored with its group's own statistics (`config.feature_standardization`: speaker or corpus), by
+   `adaptation.speaker_standardize`, the rule the model applies at inference to a group of inputs;
 3. multinomial logistic regression with scikit-learn's objective, 0.5 ||W||^2 + C sum_i w_i CE_i with "balanced"
    class weights, solved by L-BFGS in torch (float64);
 4. the weights become the emotion head. Classes without a training clip (e.g. "other") get a zero row and a bias
@@ -29,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-from .adaptation import group_moments, pooled_features, training_groups
+from .adaptation import pooled_features, speaker_standardize, training_groups
 
 ABSENT_CLASS_MARGIN = 30.0  # nats below the lowest fitted bias: a class no training clip had is never predicted
 
@@ -69,22 +69,15 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, C: f
     return full_weight, full_bias
 
 
-def standardize_by_group(features: np.ndarray, groups: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """z-score each group's rows with its own mean and std (the model's own rule: std = sqrt(var + eps))."""
-    mean, var = group_moments(features, groups, int(groups.max()) + 1)
-    return (features - mean[groups]) / np.sqrt(var[groups] + eps)
-
-
 def probe_layout(model, level: str, keep_frame_head: bool = True):
     """The same encoder (a copy) with new heads that read every hidden state side by side, standardized per `level`
     ("speaker" or "corpus"): the layout `refit_head` fits. With `keep_frame_head` (the head was trained), the emotion
     head becomes the frame head if it read the final output unstandardized; otherwise frames are scored by the
-    refitted head. Source statistics are
-    measured again afterwards."""
+    refitted head. Source statistics are measured again afterwards."""
     config = copy.deepcopy(model.config)
     # The trained head can score frames only if it reads the final output as it is (the paper's layout).
-    keeps_frames = keep_frame_head and not (config.layer_weighting or config.layer_concatenation or config.frame_head
-                        or config.feature_standardization != "none")
+    keeps_frames = keep_frame_head and not (config.layer_weighting or config.layer_concatenation
+                                            or config.frame_head or config.feature_standardization != "none")
     config.layer_concatenation, config.layer_weighting, config.feature_standardization = True, False, level
     config.source_feature_mean = config.source_feature_std = None
     config.frame_head = keeps_frames
@@ -108,7 +101,7 @@ def refit_head(model, rows, collator, C: float = 0.5, max_iter: int = 300, batch
     clip_groups, _ = training_groups(rows, level, model.config.num_domains)
     features = pooled_features(model, rows, collator, batch_size, bf16, desc="refitting the head: features")
     extracted = time.time()
-    z = standardize_by_group(features.astype(np.float64), clip_groups)
+    z = speaker_standardize(features.astype(np.float64), clip_groups, 0.0, 1.0)  # groups onto mean 0, std 1
     labels = np.asarray(rows["label"], dtype=np.int64)
     weight, bias = fit_logistic_regression(z, labels, model.config.num_labels, C=C, max_iter=max_iter)
     predicted = (z @ weight.T + bias).argmax(1)

@@ -62,8 +62,8 @@ def test_probe_model_from_train_py_without_fine_tuning(setup):  # noqa: F811
     from datasets import load_from_disk
 
     from modeling_emotion_whisper import WhisperForEmotionClassification
-    from modeling_emotion_whisper.adaptation import pooled_features, training_groups
-    from modeling_emotion_whisper.head_fit import fit_logistic_regression, standardize_by_group
+    from modeling_emotion_whisper.adaptation import pooled_features, speaker_standardize, training_groups
+    from modeling_emotion_whisper.head_fit import fit_logistic_regression
     from modeling_emotion_whisper.packing import ClipCollator
     from transformers import WhisperFeatureExtractor
 
@@ -86,7 +86,7 @@ def test_probe_model_from_train_py_without_fine_tuning(setup):  # noqa: F811
     collator = ClipCollator(WhisperFeatureExtractor(feature_size=80, return_attention_mask=True))
     features = pooled_features(model, rows, collator)
     groups, _ = training_groups(rows, "speaker", model.config.num_domains)
-    weight, bias = fit_logistic_regression(standardize_by_group(features.astype(np.float64), groups),
+    weight, bias = fit_logistic_regression(speaker_standardize(features.astype(np.float64), groups, 0.0, 1.0),
                                            np.asarray(rows["label"]), model.config.num_labels)
     torch.testing.assert_close(model.emotion_head.weight.double(), torch.from_numpy(weight), atol=5e-3, rtol=5e-3)
     # the bias carries tau * log(prior), so that logit adjustment gives back the class-balanced fit
