@@ -32,6 +32,14 @@ def within_group_statistics(features, groups):
     return means.mean(0), np.sqrt(variances.mean(0))
 
 
+def markdown_rows(first: str, rows: dict) -> str:
+    """A markdown table: one row per key of `rows` ({column: value}), the columns of the first row."""
+    columns = list(next(iter(rows.values())))
+    lines = [f"| {first} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {label} | " + " | ".join(f"{cells[c]:.2f}" for c in columns) + " |" for label, cells in rows.items()]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="A saved model with feature_standardization corpus|speaker.")
@@ -92,12 +100,8 @@ def main(argv=None):
     for label, stats in candidates.items():
         for rows, target_features in targets:
             results[label].update({f"Z-{k}": v for k, v in f1(target_features, rows, *stats).items()})
-    columns = list(next(iter(results.values())))
     print(f"{args.model}: {len(validation)} validation clips, single clips, micro-F1\n")
-    print("| statistics | " + " | ".join(columns) + " |")
-    print("|---|" + "---|" * len(columns))
-    for label, cells in results.items():
-        print(f"| {label} | " + " | ".join(f"{cells[c]:.2f}" for c in columns) + " |")
+    print(markdown_rows("statistics", results))
 
 
 if __name__ == "__main__":

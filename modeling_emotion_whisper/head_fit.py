@@ -34,10 +34,11 @@ from .adaptation import pooled_features, speaker_standardize, training_groups
 ABSENT_CLASS_MARGIN = 30.0  # nats below the lowest fitted bias: a class no training clip had is never predicted
 
 
-def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, C: float = 0.5, max_iter: int = 300):
+def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, C: float = 0.5, max_iter: int = 300,
+                            sample_weight=None):
     """Weights (num_classes, dim) and bias (num_classes,) minimizing 0.5 ||W||^2 + C sum_i w_i CE(x_i W^T + b, y_i),
     w_i = n / (classes * count(y_i)) (scikit-learn's LogisticRegression(C, class_weight="balanced"), intercept not
-    penalized). Only the classes present in `y` are fitted."""
+    penalized) unless `sample_weight` gives them. Only the classes present in `y` are fitted."""
     present = np.unique(y)
     if len(present) < 2:
         raise ValueError(f"refitting the head needs clips of at least two emotions; the training clips have "
@@ -46,7 +47,9 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, C: f
     counts = np.bincount(index, minlength=len(present))
     features = torch.as_tensor(x, dtype=torch.float64)
     targets = torch.as_tensor(index)
-    sample_weight = torch.as_tensor(len(y) / (len(present) * counts[index]), dtype=torch.float64)
+    if sample_weight is None:
+        sample_weight = len(y) / (len(present) * counts[index])
+    sample_weight = torch.as_tensor(sample_weight, dtype=torch.float64)
     weight = torch.zeros(len(present), x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(len(present), dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-10,

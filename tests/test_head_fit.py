@@ -28,6 +28,12 @@ def test_logistic_regression_matches_scikit_learn():
     torch.testing.assert_close(centred(ours[:, [0, 2, 3, 5]]), centred(theirs), atol=2e-3, rtol=1e-3)
     assert (ours.argmax(1) == reference.predict(x)).all()
     assert (weight[[1, 4, 6, 7]] == 0).all() and np.allclose(bias[[1, 4, 6, 7]], bias[[0, 2, 3, 5]].min() - ABSENT_CLASS_MARGIN)
+    # explicit sample weights (benchmarks/refit_variants.py weighs corpora) are scikit-learn's sample_weight
+    sample_weight = rng.uniform(0.2, 3.0, size=300)
+    weight, bias = fit_logistic_regression(x, y, num_classes=8, C=0.5, sample_weight=sample_weight)
+    reference = sklearn.LogisticRegression(C=0.5, max_iter=2000, tol=1e-10).fit(x, y, sample_weight=sample_weight)
+    torch.testing.assert_close(centred((x @ weight.T + bias)[:, [0, 2, 3, 5]]), centred(reference.decision_function(x)),
+                               atol=2e-3, rtol=1e-3)
     with pytest.raises(ValueError, match="at least two emotions"):
         fit_logistic_regression(x, np.zeros(300, dtype=int), num_classes=8)
 
