@@ -49,6 +49,8 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, C: f
     targets = torch.as_tensor(index)
     if sample_weight is None:
         sample_weight = len(y) / (len(present) * counts[index])
+    elif len(sample_weight) != len(y):
+        raise ValueError(f"sample_weight has {len(sample_weight)} values for {len(y)} clips: give one per clip")
     sample_weight = torch.as_tensor(sample_weight, dtype=torch.float64)
     weight = torch.zeros(len(present), x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(len(present), dtype=torch.float64, requires_grad=True)

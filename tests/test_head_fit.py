@@ -34,6 +34,8 @@ def test_logistic_regression_matches_scikit_learn():
     reference = sklearn.LogisticRegression(C=0.5, max_iter=2000, tol=1e-10).fit(x, y, sample_weight=sample_weight)
     torch.testing.assert_close(centred((x @ weight.T + bias)[:, [0, 2, 3, 5]]), centred(reference.decision_function(x)),
                                atol=2e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="one per clip"):
+        fit_logistic_regression(x, y, num_classes=8, sample_weight=sample_weight[:10])
     with pytest.raises(ValueError, match="at least two emotions"):
         fit_logistic_regression(x, np.zeros(300, dtype=int), num_classes=8)
 
