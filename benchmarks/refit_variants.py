@@ -1,10 +1,10 @@
 """Does a different head close an in-domain gap? Variants of the head refit on one fine-tuned encoder, offline.
 
-    python benchmarks/refit_variants.py --model runs/whisper-base-six-5p/final --cache runs/exp/six5p-features.npz
+    python benchmarks/refit_variants.py --model runs/whisper-base-six-5p/final --cache runs/exp/six5p-cache.npz
 
 For a model trained with `--refit_head` (train.py step 6b): the pooled features of every training clip (bf16, as the
 refit reads them) and of every validation clip (float32, as evaluation reads them) of its training corpora are
-extracted once into --cache; then each variant is fitted as head_fit.refit_head fits (z-scores within the model's
+extracted once into --cache; then each variant is fitted by head_fit.fit_head, as the refit fits (z-scores within the model's
 standardization groups, logistic regression, tau * log(prior) added to the bias) and scored on the validation
 clips as a single clip is scored (z-scored with the statistics stored in the config; label banning and logit
 adjustment). Variants: the recipe (C 0.5, classes balanced), corpora weighted equally (classes balanced within each),
@@ -45,10 +45,10 @@ def main(argv=None):
     from transformers import WhisperFeatureExtractor
 
     from modeling_emotion_whisper import WhisperForEmotionClassification
-    from modeling_emotion_whisper.adaptation import pooled_features, speaker_standardize, training_groups
+    from modeling_emotion_whisper.adaptation import pooled_features
     from modeling_emotion_whisper.evaluation import score
     from modeling_emotion_whisper.features import label_names
-    from modeling_emotion_whisper.head_fit import fit_logistic_regression
+    from modeling_emotion_whisper.head_fit import fit_head
     from modeling_emotion_whisper.packing import ClipCollator
 
     model = WhisperForEmotionClassification.from_pretrained(args.model, dtype=torch.float32).eval()
@@ -67,12 +67,9 @@ def main(argv=None):
         validation_features = pooled_features(model, validation, collator, desc="validation clips")
         np.savez(args.cache, train=train_features, validation=validation_features)
 
-    names, prior, tau = label_names(model), np.asarray(config.label_prior, dtype=np.float64), config.logit_adjustment_tau
-    groups, _ = training_groups(train, config.feature_standardization, config.num_domains)
-    z = speaker_standardize(train_features.astype(np.float64), groups, 0.0, 1.0)
+    names, prior, tau = label_names(model), config.label_prior, config.logit_adjustment_tau
     labels = np.asarray(train["label"])
     single = (validation_features - np.asarray(config.source_feature_mean)) / np.maximum(config.source_feature_std, 1e-5)
-    adjustment = tau * np.log(np.where(prior > 0, prior, 1.0))
 
     def f1(logits):
         result = score(logits, validation, names, prior, tau)
@@ -83,8 +80,8 @@ def main(argv=None):
     for C in (float(c) for c in args.C.split(",")):
         for label, weights in (("classes balanced", None),
                                ("corpora equal, classes balanced within", corpus_balanced_weights(train["dataset"], labels))):
-            weight, bias = fit_logistic_regression(z, labels, config.num_labels, C=C, sample_weight=weights)
-            rows[f"refit C {C:g}, {label}"] = f1(single @ weight.T + bias + adjustment)
+            weight, bias, _ = fit_head(train_features, train, config, C=C, sample_weight=weights)
+            rows[f"refit C {C:g}, {label}"] = f1(single @ weight.T + bias)
     if config.frame_head:
         d_model = config.d_model
         head = model.frame_head

@@ -103,21 +103,30 @@ def refit_head(model, rows, collator, C: float = 0.5, max_iter: int = 300, batch
         raise ValueError("refitting the head needs feature_standardization 'speaker' or 'corpus' (the probe's "
                          "z-scoring by group); set --feature_standardization")
     started = time.time()
-    clip_groups, _ = training_groups(rows, level, model.config.num_domains)
     features = pooled_features(model, rows, collator, batch_size, bf16, desc="refitting the head: features")
     extracted = time.time()
-    z = speaker_standardize(features.astype(np.float64), clip_groups, 0.0, 1.0)  # groups onto mean 0, std 1
-    labels = np.asarray(rows["label"], dtype=np.int64)
-    weight, bias = fit_logistic_regression(z, labels, model.config.num_labels, C=C, max_iter=max_iter)
-    predicted = (z @ weight.T + bias).argmax(1)
-    if model.config.label_prior is not None:  # so that logit adjustment gives back the balanced fit, see 4.
-        prior = np.asarray(model.config.label_prior, dtype=np.float64)
-        prior = prior / prior.sum()
-        bias = bias + model.config.logit_adjustment_tau * np.log(np.where(prior > 0, prior, 1.0))
+    weight, bias, summary = fit_head(features, rows, model.config, C=C, max_iter=max_iter)
     head = model.emotion_head
     with torch.no_grad():
         head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
         head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
-    return {"clips": len(labels), "groups": int(clip_groups.max()) + 1, "level": level, "C": C,
-            "train_accuracy": float((predicted == labels).mean()), "feature_seconds": round(extracted - started, 1),
-            "fit_seconds": round(time.time() - extracted, 1)}
+    return {**summary, "feature_seconds": round(extracted - started, 1), "fit_seconds": round(time.time() - extracted, 1)}
+
+
+def fit_head(features, rows, config, C: float = 0.5, max_iter: int = 300, sample_weight=None):
+    """Steps 2 to 4 on pooled `features` of `rows`, for a model with `config`, without touching a model: the head's
+    weight and bias (tau * log(prior) included) and a summary. benchmarks/refit_variants.py calls it on cached
+    features."""
+    level = config.feature_standardization
+    clip_groups, _ = training_groups(rows, level, config.num_domains)
+    z = speaker_standardize(np.asarray(features, dtype=np.float64), clip_groups, 0.0, 1.0)  # groups onto mean 0, std 1
+    labels = np.asarray(rows["label"], dtype=np.int64)
+    weight, bias = fit_logistic_regression(z, labels, config.num_labels, C=C, max_iter=max_iter,
+                                           sample_weight=sample_weight)
+    predicted = (z @ weight.T + bias).argmax(1)
+    if config.label_prior is not None:  # so that logit adjustment gives back the balanced fit, see 4.
+        prior = np.asarray(config.label_prior, dtype=np.float64)
+        prior = prior / prior.sum()
+        bias = bias + config.logit_adjustment_tau * np.log(np.where(prior > 0, prior, 1.0))
+    return weight, bias, {"clips": len(labels), "groups": int(clip_groups.max()) + 1, "level": level, "C": C,
+                          "train_accuracy": float((predicted == labels).mean())}
