@@ -35,7 +35,8 @@ from modeling_emotion_whisper.evaluation import predict_logits
 from modeling_emotion_whisper.features import scores_from_logits
 from modeling_emotion_whisper.metrics import classification_metrics
 from modeling_emotion_whisper.packing import ClipCollator
-from modeling_emotion_whisper.trainer import PackingArguments, build_trainer, record_training_data, train_resuming
+from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, end_distributed, record_training_data,
+                                              train_resuming)
 
 logger = logging.getLogger("finetune_hume")
 HUME_CLASSES = ("Anger", "Boredom", "Calmness", "Concentration", "Determination", "Excitement", "Interest",
@@ -255,3 +256,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+    end_distributed()

@@ -21,7 +21,8 @@ from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClas
 from modeling_emotion_whisper.evaluation import evaluate_model
 from modeling_emotion_whisper.head_fit import probe_layout, refit_head
 from modeling_emotion_whisper.packing import ClipCollator
-from modeling_emotion_whisper.trainer import PackingArguments, build_trainer, record_training_data, train_resuming
+from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, end_distributed, record_training_data,
+                                              train_resuming)
 
 logger = logging.getLogger("train")
 REQUIRED_COLUMNS = ("path", "duration", "soft_label", "label", "dataset", "domain")
@@ -249,3 +250,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+    end_distributed()

@@ -67,6 +67,9 @@ def describe(run: Path) -> str:
         changed.insert(0, f"from {Path(model['model_name_or_path']).parent.name}")
     if config["packing"]["num_epochs"] != 2:
         changed.append(f"{config['packing']['num_epochs']:g} passes")
+    temperature = config["packing"].get("corpus_sampling_temperature", 1.0)  # older runs: Algorithm 1 as published
+    if temperature != 1:
+        changed.append(f"corpus sampling T={temperature:g}")
     if config["data"]["dataset_path"].rstrip("/") != "data/speaker-split":
         changed.append(Path(config["data"]["dataset_path"]).name)
     return ", ".join(changed) or "the paper's recipe (last layer, full fine-tuning)"

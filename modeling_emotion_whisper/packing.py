@@ -2,6 +2,8 @@
 
 Training never sees a clip alone: clips are packed into one window, so the model learns where one emotion ends and
 the next begins. Each pack carries per-frame segment ids (0 = padding), one soft label and one domain id per clip.
+Algorithm 1 draws clips uniformly, so the biggest corpora fill most windows; `corpus_sampling_weights` (beyond the
+paper, --corpus_sampling_temperature) evens the corpora out.
 
 How optimizer steps are fed: `PackedSteps` is a map-style dataset whose item i is everything one process needs for
 one optimizer step: `accumulation(step)` micro-batches of `packs_per_batch` packs each. The Trainer reads it in order
@@ -37,19 +39,68 @@ def retrieve_sequence(pool: list, durations: list, rng: np.random.Generator, win
     return chosen
 
 
+def retrieve_weighted(cumulative: np.ndarray, durations: list, rng: np.random.Generator, window: float,
+                      fill: float) -> list:
+    """RETRIEVESEQUENCE with replacement: each clip that fits is drawn with probability proportional to its weight
+    (`cumulative` = running sum of the weights in the pool's duration order). Returns positions in that order."""
+    chosen, total = [], 0.0
+    while total < fill * window:
+        fits = bisect.bisect_right(durations, window - total)
+        if fits == 0 or cumulative[fits - 1] <= 0:
+            break
+        j = min(int(np.searchsorted(cumulative, rng.random() * cumulative[fits - 1], side="right")), fits - 1)
+        chosen.append(j)
+        total += durations[j]
+    return chosen
+
+
+def corpus_sampling_weights(corpora, durations, temperature: float) -> np.ndarray | None:
+    """Per-clip draw weights that give corpus c an expected share of the packed audio proportional to hours_c ** T.
+
+    T = 1 returns None: Algorithm 1 as published (clips uniformly, without replacement), where the largest corpora
+    dominate. T = 0 gives every corpus the same share (small corpora repeat within an epoch, large ones are
+    subsampled), as multilingual language models do with languages; in between is tempered. A clip's weight is
+    hours_c ** (T - 1), so that the weight times the duration summed over the corpus is hours_c ** T.
+    """
+    if temperature == 1:
+        return None
+    if not 0 <= temperature <= 1:
+        raise ValueError(f"corpus_sampling_temperature {temperature}: use a value from 0 (every corpus equal) to 1 "
+                         "(clips uniformly, as in the paper)")
+    durations = np.asarray(durations, dtype=np.float64)
+    _, corpus = np.unique(np.asarray(corpora), return_inverse=True)
+    seconds = np.bincount(corpus, weights=durations)
+    if (seconds <= 0).any():
+        raise ValueError("corpus_sampling_temperature: a corpus has no audio (every duration 0); rebuild the dataset")
+    return (seconds ** (temperature - 1))[corpus]
+
+
 def make_packs(durations, seed: int, window: float = 30.0, fill: float = 0.8, refresh_below: int = 8,
-               num_packs: int | None = None) -> list[list[int]]:
+               num_packs: int | None = None, weights=None) -> list[list[int]]:
     """Packs of clip indices. Clips longer than the window count as the window (the collator crops them).
     The pool is refreshed (every clip back in) when fewer than `refresh_below` clips fit at the start of a sequence
     (Algorithm 1 line 10). Without `num_packs`, packing stops once as many clips have been drawn as there are
-    (one epoch: each clip once on average; a refresh may draw some twice and leave others for the next epoch)."""
+    (one epoch: each clip once on average; a refresh may draw some twice and leave others for the next epoch).
+    With `weights` (one per clip, e.g. `corpus_sampling_weights`), clips are drawn with replacement in proportion,
+    and an epoch ends once as much audio has been packed as the clips hold (passes cost the same whatever the mix)."""
     rng = np.random.default_rng(seed)
     capped = np.minimum(np.asarray(durations, dtype=np.float64), window)
     order = np.argsort(capped, kind="stable")
     full_pool, full_durations = [int(i) for i in order], [float(capped[i]) for i in order]
     pool, pool_durations = list(full_pool), list(full_durations)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != capped.shape or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"make_packs: give one non-negative weight per clip ({capped.size}), not all zero")
+        cumulative = np.cumsum(weights[order])
+    budget = len(full_pool) if weights is None else float(capped.sum())  # clips, or seconds when weighted
     drawn, packs = 0, []
-    while (num_packs is None and drawn < len(full_pool)) or (num_packs is not None and len(packs) < num_packs):
+    while (num_packs is None and drawn < budget) or (num_packs is not None and len(packs) < num_packs):
+        if weights is not None:
+            chosen = retrieve_weighted(cumulative, full_durations, rng, window, fill)
+            packs.append([full_pool[j] for j in chosen])
+            drawn += sum(full_durations[j] for j in chosen)
+            continue
         if len(pool) < refresh_below or bisect.bisect_right(pool_durations, window) < refresh_below:
             pool, pool_durations = list(full_pool), list(full_durations)
         pack = retrieve_sequence(pool, pool_durations, rng, window, fill)
@@ -84,11 +135,13 @@ class PackedSteps(torch.utils.data.Dataset):
     micro-batches. Packs are drawn per epoch with seed (seed, epoch), identically in every process."""
 
     def __init__(self, durations, num_steps: int, packs_per_batch: int, schedule: list, seed: int,
-                 world_size: int = 1, window: float = 30.0, fill: float = 0.8, packs_per_epoch: int | None = None):
+                 world_size: int = 1, window: float = 30.0, fill: float = 0.8, packs_per_epoch: int | None = None,
+                 weights=None):
         self.durations, self.num_steps, self.packs_per_batch = list(durations), num_steps, packs_per_batch
         self.schedule, self.seed, self.world_size, self.window, self.fill = schedule, seed, world_size, window, fill
+        self.weights = weights
         # the caller may already have packed epoch 0 to count the steps: no need to do it twice
-        self.packs_per_epoch = packs_per_epoch or len(make_packs(self.durations, seed, window, fill))
+        self.packs_per_epoch = packs_per_epoch or len(make_packs(self.durations, seed, window, fill, weights=weights))
         self._cache = {}
         # where each step's packs start in the endless stream of packs
         self.offsets = [0]
@@ -99,15 +152,15 @@ class PackedSteps(torch.utils.data.Dataset):
     def __len__(self):
         return self.num_steps * self.world_size
 
-    def _epoch_packs(self, epoch: int) -> list[list[int]]:
+    def epoch_packs(self, epoch: int) -> list[list[int]]:
         if epoch not in self._cache:
             self._cache = {epoch: make_packs(self.durations, self.seed + epoch, self.window, self.fill,
-                                             num_packs=self.packs_per_epoch)}
+                                             num_packs=self.packs_per_epoch, weights=self.weights)}
         return self._cache[epoch]
 
     def _pack(self, n: int) -> list[int]:
         epoch, k = divmod(n, self.packs_per_epoch)
-        return self._epoch_packs(epoch)[k]
+        return self.epoch_packs(epoch)[k]
 
     def __getitem__(self, i: int) -> dict:
         step, rank = divmod(i, self.world_size)

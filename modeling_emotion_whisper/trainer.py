@@ -21,8 +21,8 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from .augment import WaveformAugmenter
-from .packing import (ClipCollator, DecodedAudio, PackedSteps, PackingCollator, accumulation_at, make_packs,
-                      steps_for_packs)
+from .packing import (ClipCollator, DecodedAudio, PackedSteps, PackingCollator, accumulation_at,
+                      corpus_sampling_weights, make_packs, steps_for_packs)
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,12 @@ class PackingArguments:
     accumulation_schedule: str = field(
         default="0:1", metadata={"help": "Growing gradient accumulation, 'step:accum,...', e.g. '0:1,200:2,600:4'."})
     num_epochs: float = field(default=3.0, metadata={"help": "Passes over the training clips (sets max_steps)."})
+    corpus_sampling_temperature: float = field(default=1.0, metadata={
+        "help": "Share of the packed audio from each training corpus (column 'dataset') proportional to its hours "
+                "to this power: 1 = Algorithm 1 as in the paper (every clip once per epoch, big corpora dominate); "
+                "0 = every corpus equal (small corpora repeat within an epoch, big ones are subsampled); between: "
+                "tempered. Below 1, clips are drawn with replacement; an epoch still packs as many hours as the "
+                "clips hold."})
     augment_p: float = field(default=0.2, metadata={"help": "Probability of each waveform augmentation (paper 0.2)."})
     spec_augment_p: float = field(default=0.2, metadata={"help": "Probability of each SpecAugment part."})
     audio_cache_dir: str = field(
@@ -95,7 +101,14 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
     _take_over_batching(training_args)
     schedule = parse_schedule(packing.accumulation_schedule)
     durations = rows["duration"]
-    packs_per_epoch = len(make_packs(durations, training_args.seed, packing.window_seconds, packing.fill))
+    weights = None
+    if packing.corpus_sampling_temperature != 1:
+        if "dataset" not in rows.column_names:
+            raise ValueError("corpus_sampling_temperature needs a 'dataset' column naming each clip's corpus; add one "
+                             "or use --corpus_sampling_temperature 1")
+        weights = corpus_sampling_weights(rows["dataset"], durations, packing.corpus_sampling_temperature)
+    packs_per_epoch = len(make_packs(durations, training_args.seed, packing.window_seconds, packing.fill,
+                                     weights=weights))
     world = training_args.world_size
     num_steps = steps_for_packs(math.ceil(packs_per_epoch * packing.num_epochs), packing.packs_per_batch,
                                 schedule, world)
@@ -109,7 +122,7 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
     training_args.max_steps = num_steps
     _check_bf16(training_args)
     steps = PackedSteps(durations, num_steps, packing.packs_per_batch, schedule, training_args.seed, world,
-                        packing.window_seconds, packing.fill, packs_per_epoch=packs_per_epoch)
+                        packing.window_seconds, packing.fill, packs_per_epoch=packs_per_epoch, weights=weights)
     augmenter = WaveformAugmenter(p=packing.augment_p) if packing.augment_p > 0 else None
     store = None
     if packing.audio_cache_dir.lower() != "none":
@@ -128,9 +141,31 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
         logger.info("feature standardization per %s: the rows have no domain/dataset columns, so every clip is "
                     "standardized with the model's source statistics", level)
     summary = {"packs_per_epoch": packs_per_epoch, "num_steps": num_steps, "accumulation": schedule,
-               "world_size": world}
-    logger.info("%d packs per epoch, %d optimizer steps, accumulation %s", packs_per_epoch, num_steps, schedule)
+               "world_size": world, "audio_share": packed_audio_share(steps, rows)}
+    logger.info("%d packs per epoch, %d optimizer steps, accumulation %s; share of the packed audio per corpus %s",
+                packs_per_epoch, num_steps, schedule, summary["audio_share"])
     return trainer, summary
+
+
+def end_distributed():
+    """Leave torch.distributed cleanly on every rank at the end of a launched script: a process group still alive at
+    interpreter exit made a rank abort after its work was done ("terminate called without an active exception",
+    SIGABRT; about 1 launch in 10 here), failing the whole launch."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def packed_audio_share(steps: PackedSteps, rows) -> dict:
+    """{corpus: share of the first epoch's packed audio}, logged and saved so a run shows what it trained on."""
+    if "dataset" not in rows.column_names:
+        return {}
+    corpora, durations = rows["dataset"], steps.durations
+    seconds = defaultdict(float)
+    for pack in steps.epoch_packs(0):
+        for i in pack:
+            seconds[corpora[i]] += min(durations[i], steps.window)
+    total = sum(seconds.values()) or 1.0
+    return {name: round(value / total, 4) for name, value in sorted(seconds.items())}
 
 
 HEAD_PARAMETERS = ("emotion_head.", "domain_head.", "layer_weights")  # what head_learning_rate applies to

@@ -6,7 +6,7 @@ from transformers import WhisperFeatureExtractor
 import corpus_fixtures
 from modeling_emotion_whisper.augment import WaveformAugmenter, spec_augment
 from modeling_emotion_whisper.packing import (ClipCollator, PackedSteps, PackingCollator, accumulation_at,
-                                              make_packs, retrieve_sequence, steps_for_packs)
+                                              corpus_sampling_weights, make_packs, retrieve_sequence, steps_for_packs)
 
 
 def test_retrieve_sequence_takes_only_clips_that_fit():
@@ -28,6 +28,38 @@ def test_make_packs_fill_the_window_and_are_seeded():
     assert packs != make_packs(durations, seed=2, window=30, fill=0.8)
     long_clips = make_packs([50.0, 45.0, 2.0], seed=0, window=30, fill=0.8, num_packs=5)
     assert all(len(p) >= 1 for p in long_clips)  # over-long clips count as one window (cropped later)
+
+
+def test_corpus_sampling_temperature_sets_each_corpus_share_of_the_packed_audio():
+    rng = np.random.default_rng(0)
+    # a big corpus of short clips, a small one of long clips: 3 and 0.3 hours
+    corpora = ["big"] * 4000 + ["small"] * 270
+    durations = np.concatenate([rng.uniform(1.5, 3.9, 4000), rng.uniform(3, 5, 270)])
+    seconds = {c: durations[np.array(corpora) == c].sum() for c in ("big", "small")}
+
+    def share(temperature, seed=0):
+        weights = corpus_sampling_weights(corpora, durations, temperature)
+        packs = make_packs(durations, seed, window=30, fill=0.8, weights=weights)
+        drawn = [i for p in packs for i in p]
+        small = durations[[i for i in drawn if corpora[i] == "small"]].sum()
+        return small / durations[drawn].sum(), packs, drawn
+
+    assert corpus_sampling_weights(corpora, durations, 1.0) is None  # Algorithm 1 as published
+    equal, packs, drawn = share(0.0)
+    assert abs(equal - 0.5) < 0.05  # every corpus the same share
+    tempered = share(0.5)[0]
+    expected = seconds["small"] ** 0.5 / (seconds["small"] ** 0.5 + seconds["big"] ** 0.5)
+    assert abs(tempered - expected) < 0.05 and equal > tempered > seconds["small"] / sum(seconds.values())
+    # with replacement: small-corpus clips repeat; the epoch packs as many seconds as the clips hold
+    assert len(drawn) > len(set(drawn)) and abs(durations[drawn].sum() / durations.sum() - 1) < 0.01
+    assert all(durations[p].sum() <= 30 + 1e-9 for p in packs)
+    assert packs == share(0.0)[1] and packs != share(0.0, seed=1)[1]  # seeded
+    steps = PackedSteps(durations, 3, 2, [[0, 1]], seed=0, weights=corpus_sampling_weights(corpora, durations, 0))
+    assert steps.epoch_packs(0) == packs  # the trainer's stream is the same packing
+    with pytest.raises(ValueError, match="from 0 .* to 1"):
+        corpus_sampling_weights(corpora, durations, 1.5)
+    with pytest.raises(ValueError, match="one non-negative weight per clip"):
+        make_packs(durations, 0, weights=np.ones(3))
 
 
 def test_accumulation_schedule_and_step_count():

@@ -141,6 +141,13 @@ def test_arguments_are_honoured_or_refused_never_ignored(setup):
     base = [str(setup / "tiny.yaml"), "--output_dir", str(setup / "short")]
     trainer = train.main(base + ["--max_steps", "3"])  # the smaller of max_steps and num_epochs wins
     assert trainer.state.global_step == 3 and trainer.args.max_steps == 3
+    sampled = train.main(base + ["--max_steps", "2", "--corpus_sampling_temperature", "0", "--output_dir",
+                                 str(setup / "sampled")])
+    resolved = json.loads((setup / "sampled" / "run_config.json").read_text())
+    assert sampled.state.global_step == 2 and resolved["packing"]["corpus_sampling_temperature"] == 0
+    assert resolved["audio_share"] == {"savee": 1.0}
+    with pytest.raises(SystemExit, match="corpus_sampling_temperature 2.0: use a value from 0"):
+        train.main(base + ["--corpus_sampling_temperature", "2"])
     with pytest.raises(SystemExit, match="gradient_accumulation_steps 4 is not used.*--accumulation_schedule"):
         train.main(base + ["--gradient_accumulation_steps", "4"])
     with pytest.raises(SystemExit, match="per_device_train_batch_size 16 is not used.*--packs_per_batch"):
