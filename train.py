@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtractor, set_seed
 
@@ -95,7 +96,8 @@ def load_splits(data_args):
     path = Path(data_args.dataset_path)
     if not (path / "dataset_dict.json").exists():
         raise SystemExit(f"{path} is not a dataset built by data_scripts.build (no dataset_dict.json); build it first:"
-                         " python -m data_scripts.build --corpus NAME=PATH ... --out " + str(path))
+                         " python -m data_scripts.build --corpus NAME=PATH ... --out " + str(path)
+                         + " (README.md, 'Data', has the commands behind the shipped configs)")
     data = load_from_disk(str(path))
     for split in ("train", "validation"):
         if split not in data:
@@ -144,7 +146,8 @@ def build_model(model_args, train, num_domains):
                     source_feature_mean=None, source_feature_std=None)
     if is_ours:
         # A different head input (layer weighting or concatenation switched) starts new heads on the trained encoder.
-        model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path,
+        # Releases are saved in float16; training needs float32 weights (bf16 autocast refuses half-precision ones).
+        model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, dtype=torch.float32,
                                                                 ignore_mismatched_sizes=True, **settings)
         if model.config.num_domains != num_domains:
             # Domain ids index this dataset's domain vocabulary, not the one the model was trained with, so the old

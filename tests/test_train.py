@@ -181,6 +181,21 @@ def test_continuing_a_model_onto_more_domains_and_the_prior(setup, caplog):
     assert model.adjust_logits(logits)[0, EMOTIONS.index("other")] == 0  # not boosted
 
 
+def test_continuing_a_float16_release_trains_in_float32(setup):
+    """Releases are saved in float16 (modeling_emotion_whisper.release); continuing one under bf16 autocast used to
+    fail in the first layer norm ("mixed dtype (CPU)"), and without autocast it would train half-precision weights."""
+    import train
+    from modeling_emotion_whisper import WhisperForEmotionClassification
+
+    released = WhisperForEmotionClassification.from_whisper(str(setup / "whisper-tiny"), num_domains=2)
+    released.half().save_pretrained(setup / "released-fp16")
+    trainer = train.main([str(setup / "tiny.yaml"), "--model_name_or_path", str(setup / "released-fp16"),
+                          "--output_dir", str(setup / "from-fp16"), "--max_steps", "2", "--bf16", "true"])
+    assert trainer.state.global_step == 2
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+    assert all(torch.isfinite(torch.tensor(l)) for l in losses(trainer).values())
+
+
 def test_accumulation_syncs_once_per_optimizer_step(setup, monkeypatch):
     """The seam DeepSpeed (and DDP, FSDP) depend on: accelerate's backward steps a DeepSpeed engine whenever
     `sync_gradients` is set, so each optimizer step must have exactly one synced backward, its last micro-batch,
