@@ -19,6 +19,8 @@ start=$(date +%s)
 [ -f "$out/final/model.safetensors" ] || $ACC train.py configs/cpu-whisper-base.yaml --train_corpora "$others" \
     --eval_corpora "$others" --num_epochs 2 --max_eval_clips 600 --output_dir "$out" "$@"
 trained=$(date +%s)
-$PY evaluate_model.py --model "$out/final" --dataset_path data/speaker-split --split all --corpora "$TARGET" \
+# the build the run trained on (either smoothing build holds the same clips and hard labels)
+data=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["data"]["dataset_path"])' "$out/run_config.json")
+$PY evaluate_model.py --model "$out/final" --dataset_path "$data" --split all --corpora "$TARGET" \
     --zero_shot --adaptation none,feature,speaker --skewed_seed 0 --save_outputs --out "$out/eval"
 echo "{\"train_seconds\": $((trained - start)), \"eval_seconds\": $(( $(date +%s) - trained ))}" > "$out/cost.json"
