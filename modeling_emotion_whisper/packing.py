@@ -135,14 +135,17 @@ class PackedSteps(torch.utils.data.Dataset):
     micro-batches. Packs are drawn per epoch with seed (seed, epoch), identically in every process."""
 
     def __init__(self, durations, num_steps: int, packs_per_batch: int, schedule: list, seed: int,
-                 world_size: int = 1, window: float = 30.0, fill: float = 0.8, packs_per_epoch: int | None = None,
+                 world_size: int = 1, window: float = 30.0, fill: float = 0.8, first_epoch: list | None = None,
                  weights=None):
         self.durations, self.num_steps, self.packs_per_batch = list(durations), num_steps, packs_per_batch
         self.schedule, self.seed, self.world_size, self.window, self.fill = schedule, seed, world_size, window, fill
         self.weights = weights
-        # the caller may already have packed epoch 0 to count the steps: no need to do it twice
-        self.packs_per_epoch = packs_per_epoch or len(make_packs(self.durations, seed, window, fill, weights=weights))
-        self._cache = {}
+        # epoch 0 as make_packs draws it (the caller may have packed it already, to count the steps); later epochs
+        # are drawn with as many packs, so every epoch has the same length
+        if first_epoch is None:
+            first_epoch = make_packs(self.durations, seed, window, fill, weights=weights)
+        self.packs_per_epoch = len(first_epoch)
+        self._cache = {0: first_epoch}
         # where each step's packs start in the endless stream of packs
         self.offsets = [0]
         for step in range(num_steps):

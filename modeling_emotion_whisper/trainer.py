@@ -107,8 +107,8 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
             raise ValueError("corpus_sampling_temperature needs a 'dataset' column naming each clip's corpus; add one "
                              "or use --corpus_sampling_temperature 1")
         weights = corpus_sampling_weights(rows["dataset"], durations, packing.corpus_sampling_temperature)
-    packs_per_epoch = len(make_packs(durations, training_args.seed, packing.window_seconds, packing.fill,
-                                     weights=weights))
+    first_epoch = make_packs(durations, training_args.seed, packing.window_seconds, packing.fill, weights=weights)
+    packs_per_epoch = len(first_epoch)
     world = training_args.world_size
     num_steps = steps_for_packs(math.ceil(packs_per_epoch * packing.num_epochs), packing.packs_per_batch,
                                 schedule, world)
@@ -122,7 +122,7 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
     training_args.max_steps = num_steps
     _check_bf16(training_args)
     steps = PackedSteps(durations, num_steps, packing.packs_per_batch, schedule, training_args.seed, world,
-                        packing.window_seconds, packing.fill, packs_per_epoch=packs_per_epoch, weights=weights)
+                        packing.window_seconds, packing.fill, first_epoch=first_epoch, weights=weights)
     augmenter = WaveformAugmenter(p=packing.augment_p) if packing.augment_p > 0 else None
     store = None
     if packing.audio_cache_dir.lower() != "none":
