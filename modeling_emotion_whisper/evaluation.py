@@ -42,19 +42,27 @@ def allowed_labels(hard_labels) -> list[int]:
     return sorted({int(x) for x in hard_labels})
 
 
+def decided_logits(logits, rows, prior=None, tau: float = 1.0) -> np.ndarray:
+    """The logits each clip is decided by (arg-max): its corpus's absent emotions banned, logit adjustment applied."""
+    labels, datasets = np.asarray(rows["label"]), np.asarray(rows["dataset"])
+    decided = np.array(logits, dtype=np.float64, copy=True)
+    for name in set(datasets):
+        mask = datasets == name
+        decided[mask] = decision_logits(logits[mask], allowed_labels(labels[mask]), prior, tau)
+    return decided
+
+
 def score(logits, rows, label_names, prior=None, tau: float = 1.0) -> dict:
     """Metrics overall and per corpus, with banning per corpus, with and without logit adjustment."""
     labels = np.asarray(rows["label"])
     datasets = np.asarray(rows["dataset"])
     results = {"per_corpus": {}, "per_corpus_no_adjustment": {}}
-    banned_logits = np.array(logits, dtype=np.float64, copy=True)
     for name in sorted(set(datasets)):
         mask = datasets == name
         allowed = allowed_labels(labels[mask])
         results["per_corpus"][name] = evaluate_logits(logits[mask], labels[mask], label_names, allowed, prior, tau)
         results["per_corpus_no_adjustment"][name] = evaluate_logits(logits[mask], labels[mask], label_names, allowed)
-        banned_logits[mask] = decision_logits(logits[mask], allowed, prior, tau)
-    results["overall"] = evaluate_logits(banned_logits, labels, label_names)
+    results["overall"] = evaluate_logits(decided_logits(logits, rows, prior, tau), labels, label_names)
     return results
 
 

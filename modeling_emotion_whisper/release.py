@@ -119,6 +119,17 @@ docs/results.md ("ONNX").
 """
 
 
+def provenance(config) -> str:
+    """A sentence for a model averaged in weight space (benchmarks/weight_interpolation.py), else nothing."""
+    mix = getattr(config, "interpolated_from", None)
+    if not mix:
+        return ""
+    alpha = float(mix["alpha"])
+    return (f"\nThe weights are an average in weight space (WiSE-FT): {1 - alpha:g} x `{mix['start']}` + {alpha:g} x "
+            f"`{mix['finetuned']}`, the second fine-tuned from the first on the corpora below; the project's "
+            f"docs/results.md says why and what it costs.\n")
+
+
 def render_card(repo_id: str, config, evaluations: list[dict], template: Path = TEMPLATE, onnx: bool = False) -> str:
     import yaml
 
@@ -140,6 +151,7 @@ def render_card(repo_id: str, config, evaluations: list[dict], template: Path = 
         "results_table": results_table(evaluations),
         "base_model": front["base_model"],
         "onnx_section": ONNX_SECTION.format(repo_id=repo_id, name=repo_id.split("/")[-1]) if onnx else "",
+        "provenance": provenance(config),
         **training_data(config),
     }
     missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
@@ -180,8 +192,12 @@ def push(folder: Path, repo_id: str, message: str):
 
 def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_json=(), commit_message: str = "",
             dtype: str = "float16", base_model: str | None = None, onnx: bool = False) -> Path:
+    from . import register
     from .modeling_emotion_whisper import WhisperForEmotionClassification
 
+    # save_pretrained copies the modeling code only for classes registered with the Auto classes; run as
+    # `python -m modeling_emotion_whisper.release`, nothing has registered them yet.
+    register()
     if "/" not in repo_id:
         raise ReleaseError(f"--repo-id {repo_id!r}: write it as ORG/NAME")
     # 1. The checkpoint.

@@ -127,6 +127,16 @@ def test_probe_model_from_train_py_without_fine_tuning(setup):  # noqa: F811
         assert not torch.equal(value, model.encoder.state_dict()[name]) or "conv" in name or "embed_positions" in name
     assert json.loads((tuned / "refit_head.json").read_text())["groups"] == 1  # one corpus
 
+    # Refitting a refitted model (--num_epochs 0) replaces the clip head and keeps the fine-tuned frame head.
+    again = setup / "refit-again"
+    train.main([str(setup / "tiny.yaml"), "--output_dir", str(again), "--model_name_or_path", str(tuned / "final"),
+                "--num_epochs", "0", "--refit_head", "speaker", "--bf16", "false"])
+    twice = WhisperForEmotionClassification.from_pretrained(again / "final").eval()
+    assert twice.config.frame_head and twice.config.feature_standardization == "speaker"
+    with torch.no_grad():
+        torch.testing.assert_close(twice(input_features=features, attention_mask=mask).frame_logits,
+                                   before.frame_logits, atol=1e-4, rtol=1e-4)
+
 
 def test_concatenating_standardizing_model_exports_to_onnx(tmp_path):
     """The probe layout (every layer side by side, z-scored) goes through the ONNX export and its self-check."""

@@ -15,6 +15,7 @@ def test_release_folder_card_and_fresh_process_check(tiny_model, tmp_path):
 
     record_training_data(tiny_model.config, {"nemo": 2.5, "ased": 1.25, "mydata": 0.5})
     record_training_data(tiny_model.config, {"nemo": 2.0})  # trained on again: the same audio, not more
+    tiny_model.config.interpolated_from = {"start": "release-1", "finetuned": "runs/six/final", "alpha": 0.2}
     tiny_model.save_pretrained(tmp_path / "ckpt")
     (tmp_path / "eval.json").write_text(json.dumps(EVALUATION))
     folder = release(tmp_path / "ckpt", "someone/emotion-whisper-tiny", out=tmp_path / "release",
@@ -33,7 +34,23 @@ def test_release_folder_card_and_fresh_process_check(tiny_model, tmp_path):
     assert "| nEMO | Polish | 2.50 | CC BY-NC-SA 4.0 |" in card
     assert "| ASED v1 | Amharic | 1.25 | none stated by the publisher: research use only |" in card
     assert "| mydata | unknown | 0.50 | not in the project's corpus registry" in card
+    assert "0.8 x `release-1` + 0.2 x `runs/six/final`" in card  # how the weights were made
     assert "3 corpora, 4.2 hours" in card and "Languages heard in training: Amharic, Polish, unknown." in card
+
+
+def test_release_run_as_a_module_writes_the_code(tiny_model, tmp_path):
+    """`python -m modeling_emotion_whisper.release` in a fresh process (nothing registered with transformers yet):
+    the folder still gets the code that trust_remote_code runs, and passes its own fresh-process check."""
+    import subprocess
+    import sys
+
+    tiny_model.save_pretrained(tmp_path / "ckpt")
+    done = subprocess.run([sys.executable, "-m", "modeling_emotion_whisper.release", str(tmp_path / "ckpt"),
+                           "--repo-id", "someone/x", "--out", str(tmp_path / "r")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("modeling_emotion_whisper.py", "configuration_emotion_whisper.py", "pipeline_emotion_whisper.py"):
+        assert (tmp_path / "r" / name).exists(), name
 
 
 def test_push_without_token_says_why_and_keeps_the_folder(tiny_model, tmp_path, monkeypatch, capsys):
