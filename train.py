@@ -22,8 +22,8 @@ from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClas
 from modeling_emotion_whisper.evaluation import evaluate_model
 from modeling_emotion_whisper.head_fit import probe_layout, refit_head
 from modeling_emotion_whisper.packing import ClipCollator
-from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, end_distributed, record_training_data,
-                                              train_resuming)
+from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, clip_draw_weights, end_distributed,
+                                              record_training_data, train_resuming)
 
 logger = logging.getLogger("train")
 REQUIRED_COLUMNS = ("path", "duration", "soft_label", "label", "dataset", "domain")
@@ -127,13 +127,15 @@ def is_emotion_whisper(name_or_path) -> bool:
     return found == EmotionWhisperConfig.model_type
 
 
-def build_model(model_args, train, num_domains):
+def build_model(model_args, train, num_domains, draw_weights=None):
     """Step 3: from a Whisper checkpoint (new heads) or from a saved emotion-whisper model (continue training)."""
-    # Logit adjustment's prior: the hard-label distribution of the training clips. A class that is never a hard
-    # label (e.g. "other", which gets soft mass only from neutral smoothing) has prior 0 and is not adjusted; the
-    # mean soft label would give it ~0.01 and a +4.8 nat boost for a class no clip was ever labelled with.
+    # Logit adjustment's prior: the hard-label distribution of the training clips as packing draws them (with
+    # corpus sampling, `draw_weights`: the loss counts each drawn clip once). A class that is never a hard label
+    # (e.g. "other", which gets soft mass only from neutral smoothing) has prior 0 and is not adjusted; the mean
+    # soft label would give it ~0.01 and a +4.8 nat boost for a class no clip was ever labelled with.
     hard = np.asarray(train["label"], dtype=np.int64)
-    prior = np.bincount(hard, minlength=len(np.asarray(train[0]["soft_label"]))) / max(1, len(hard))
+    counts = np.bincount(hard, weights=draw_weights, minlength=len(np.asarray(train[0]["soft_label"])))
+    prior = counts / max(counts.sum(), 1e-12)
     is_ours = is_emotion_whisper(model_args.model_name_or_path)
     settings = dict(domain_loss_weight=model_args.domain_loss_weight, freeze_conv_stem=model_args.freeze_conv_stem,
                     classifier_dropout=model_args.classifier_dropout, label_prior=[float(p) for p in prior],
@@ -190,7 +192,11 @@ def main(argv=None):
                 ", ".join(sorted(train.unique("dataset"))), len(validation))
 
     # 3. Model and feature extractor.
-    model = build_model(model_args, train, len(vocabulary))
+    try:
+        draw_weights = clip_draw_weights(train, packing)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    model = build_model(model_args, train, len(vocabulary), draw_weights)
     feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True)
 
     # 4. Packing (Algorithm 1) and 5. the Trainer. Pushing goes through our release path after training (checked

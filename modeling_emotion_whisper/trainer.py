@@ -95,18 +95,23 @@ def parse_schedule(text: str) -> list:
     return schedule
 
 
+def clip_draw_weights(rows, packing: PackingArguments):
+    """How often packing draws each clip of `rows`, relatively (None: each clip once per pass, Algorithm 1)."""
+    if packing.corpus_sampling_temperature == 1:
+        return None
+    if "dataset" not in rows.column_names:
+        raise ValueError("corpus_sampling_temperature needs a 'dataset' column naming each clip's corpus; add one "
+                         "or use --corpus_sampling_temperature 1")
+    return corpus_sampling_weights(rows["dataset"], rows["duration"], packing.corpus_sampling_temperature)
+
+
 def build_trainer(model, training_args, rows, feature_extractor, packing: PackingArguments, **trainer_kwargs):
     """An EmotionTrainer over Algorithm 1 packs of `rows` (columns path, duration, soft_label, domain).
     Sets the Trainer options this design needs and max_steps from `num_epochs`. Returns (trainer, summary)."""
     _take_over_batching(training_args)
     schedule = parse_schedule(packing.accumulation_schedule)
     durations = rows["duration"]
-    weights = None
-    if packing.corpus_sampling_temperature != 1:
-        if "dataset" not in rows.column_names:
-            raise ValueError("corpus_sampling_temperature needs a 'dataset' column naming each clip's corpus; add one "
-                             "or use --corpus_sampling_temperature 1")
-        weights = corpus_sampling_weights(rows["dataset"], durations, packing.corpus_sampling_temperature)
+    weights = clip_draw_weights(rows, packing)
     first_epoch = make_packs(durations, training_args.seed, packing.window_seconds, packing.fill, weights=weights)
     packs_per_epoch = len(first_epoch)
     world = training_args.world_size

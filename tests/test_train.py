@@ -180,6 +180,22 @@ def test_continuing_a_model_onto_more_domains_and_the_prior(setup, caplog):
     logits = torch.zeros(1, len(EMOTIONS))
     assert model.adjust_logits(logits)[0, EMOTIONS.index("other")] == 0  # not boosted
 
+    # With corpus sampling, clips are drawn unevenly: the prior is the label distribution of the draws.
+    from modeling_emotion_whisper.trainer import PackingArguments, clip_draw_weights
+
+    first_two = sorted(set(rows["label"]))[:2]  # corpus b: the clips of two emotions, a: the rest
+    two = rows.map(lambda row: {"dataset": "b" if row["label"] in first_two else "a"})
+    weights = clip_draw_weights(two, PackingArguments(corpus_sampling_temperature=0))
+    drawn = train.build_model(model_args, two, num_domains=5, draw_weights=weights)
+    labels, corpus = np.asarray(two["label"]), np.asarray(two["dataset"])
+    per_corpus = [np.bincount(labels[corpus == c], minlength=len(EMOTIONS)) / (corpus == c).sum() for c in "ab"]
+    hours = [np.asarray(two["duration"])[corpus == c].sum() for c in "ab"]
+    # T = 0: equal audio per corpus, so each corpus's label mix weighs in proportion to its clips per hour
+    share = np.array([(corpus == c).sum() / h for c, h in zip("ab", hours)])
+    expected = (share[:, None] * per_corpus).sum(0) / share.sum()
+    np.testing.assert_allclose(drawn.config.label_prior, expected, rtol=1e-6)
+    assert not np.allclose(drawn.config.label_prior, prior)
+
 
 def test_continuing_a_float16_release_trains_in_float32(setup):
     """Releases are saved in float16 (modeling_emotion_whisper.release); continuing one under bf16 autocast used to
