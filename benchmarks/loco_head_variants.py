@@ -1,0 +1,125 @@
+"""The refit head's regularization, judged by leave-one-corpus-out transfer, offline.
+
+    python benchmarks/loco_head_variants.py runs/generalization/*-eqn-refit-corpus --C 0.05,0.1,0.25,0.5,1,2
+
+For each run of benchmarks/generalization_runs.sh made with `--refit_head` (its target scored with --save_outputs):
+the pooled features of its training clips are extracted once (bf16, as the refit reads them; cached in the run as
+head_features.npz), and the head is refitted for each C exactly as train.py step 6b fits it (head_fit.fit_head:
+z-scored within each training corpus, class-balanced logistic regression, tau * log(prior) in the bias). Each head
+scores the target's saved raw features as evaluate_model.py does: plain (the stored source statistics), standardized
+per corpus and per speaker (labels unused), on all clips and on the skewed target (seed 0). Micro-F1; the row with
+the run's own C reproduces its evaluation, which the script checks.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+VARIANTS = ("plain", "per corpus", "per speaker", "skewed: plain", "per corpus", "per speaker")
+
+
+def target_scores(features, rows, weight, bias, config, names, unweighted=None):
+    """Micro-F1 (%) of one head on the target, in the six variants of the ablation table (UA appended to
+    `unweighted` when given)."""
+    unweighted = [] if unweighted is None else unweighted
+    from modeling_emotion_whisper.adaptation import feature_standardization, speaker_standardize
+    from modeling_emotion_whisper.evaluation import score, skewed_subset
+
+    source_mean, source_std = np.asarray(config.source_feature_mean), np.asarray(config.source_feature_std)
+    out = []
+    for index in (np.arange(len(rows)), skewed_subset(rows, 0)):
+        x, subset = features[index], rows.select(index)
+        stats = feature_standardization(x, 0.0, 1.0)
+        inputs = [(x - source_mean) / np.maximum(source_std, 1e-5),
+                  x * np.asarray(stats["feature_scale"]) + np.asarray(stats["feature_shift"]),
+                  speaker_standardize(x, subset["speaker"], 0.0, 1.0)]
+        for z in inputs:
+            result = score(z @ weight.T + bias, subset, names, config.label_prior, config.logit_adjustment_tau)
+            out.append(100 * result["overall"]["micro_f1"])
+            unweighted.append(100 * result["overall"]["ua"])
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="runs/generalization/TARGET-NAME folders (refit, --save_outputs)")
+    parser.add_argument("--C", default="0.1,0.25,0.5,1", help="Comma-separated inverse regularization strengths.")
+    args = parser.parse_args(argv)
+
+    import torch
+    from datasets import concatenate_datasets, load_from_disk
+    from transformers import WhisperFeatureExtractor
+
+    from modeling_emotion_whisper import WhisperForEmotionClassification
+    from modeling_emotion_whisper.adaptation import pooled_features
+    from modeling_emotion_whisper.features import label_names
+    from modeling_emotion_whisper.head_fit import fit_head
+    from modeling_emotion_whisper.packing import ClipCollator
+
+    Cs = [float(c) for c in args.C.split(",")]
+    table, ua = {C: [] for C in Cs}, {C: [] for C in Cs}
+    for run in map(Path, args.runs):
+        resolved = json.loads((run / "run_config.json").read_text())
+        fitted = json.loads((run / "refit_head.json").read_text())
+        model = WhisperForEmotionClassification.from_pretrained(run / "final", dtype=torch.float32).eval()
+        config, names = model.config, label_names(model)
+        data = load_from_disk(resolved["data"]["dataset_path"])
+        corpora = set(resolved["data"]["train_corpora"].split(","))
+        train = data["train"].filter(lambda d: d in corpora, input_columns="dataset")
+        if len(train) != fitted["clips"]:
+            raise SystemExit(f"{run}: {len(train)} training clips here, the refit had {fitted['clips']}")
+        cache = run / "head_features.npz"
+        if cache.exists():
+            train_features = np.load(cache)["train"]
+        else:
+            collator = ClipCollator(WhisperFeatureExtractor(feature_size=config.num_mel_bins, return_attention_mask=True))
+            train_features = pooled_features(model, train, collator, bf16=True, desc=f"{run.name}: training clips")
+            np.savez(cache, train=train_features)
+        saved = np.load(run / "eval" / "outputs.npz")
+        every = concatenate_datasets([data["train"], data["validation"]])
+        where = {path: i for i, path in enumerate(every["path"])}
+        missing = [p for p in saved["paths"] if p not in where]
+        if missing:
+            raise SystemExit(f"{run}/eval/outputs.npz scores {len(missing)} clips that {resolved['data']['dataset_path']} "
+                             f"does not hold, e.g. {missing[0]}")
+        rows = every.select([where[p] for p in saved["paths"]])  # the target's clips, in the order they were scored
+        # the run's own head first: the offline scoring must give back its evaluation
+        own = target_scores(saved["features"], rows, model.emotion_head.weight.detach().numpy(),
+                            model.emotion_head.bias.detach().numpy(), config, names)
+        recorded = [100 * json.loads((run / "eval" / v / "results.json").read_text())["overall"]["micro_f1"]
+                    for v in ("none", "feature", "speaker", "none-skewed", "feature-skewed", "speaker-skewed")]
+        if not np.allclose(own, recorded, atol=0.01):
+            raise SystemExit(f"{run}: offline scoring {np.round(own, 2)} differs from its evaluation {recorded}")
+        for C in Cs:
+            weight, bias, _ = fit_head(train_features, train, config, C=C)
+            table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, ua[C]))
+        print(f"{run.name}: checked against its evaluation; {len(train)} training clips", flush=True)
+
+    targets = [Path(r).name.split("-")[0] for r in args.runs]  # generalization_runs.sh names runs TARGET-NAME
+    print("\nMicro-F1, mean over " + ", ".join(targets) + " (the refit head fitted with each C)\n")
+    print("| C | " + " | ".join(VARIANTS) + " |\n|" + "---|" * (len(VARIANTS) + 1))
+    for C in Cs:
+        print(f"| {C:g} | " + " | ".join(f"{m:.2f}" for m in np.mean(table[C], axis=0)) + " |")
+    print("\nUA, the same means\n")
+    print("| C | " + " | ".join(VARIANTS) + " |\n|" + "---|" * (len(VARIANTS) + 1))
+    for C in Cs:
+        print(f"| {C:g} | " + " | ".join(f"{m:.2f}" for m in np.mean(np.reshape(ua[C], (len(targets), -1)), axis=0))
+              + " |")
+    print("\nPer target (plain / per corpus / per speaker; skewed the same):\n")
+    for C in Cs:
+        cells = [f"{t} " + " / ".join(f"{v:.1f}" for v in s[:3]) + "; " + " / ".join(f"{v:.1f}" for v in s[3:])
+                 for t, s in zip(targets, table[C])]
+        print(f"- C {C:g}: " + "; ".join(cells))
+        if any(s[4] < s[3] for s in table[C]):  # the issue's condition on the default adaptation (per corpus)
+            print(f"  C {C:g}: per corpus below plain on a skewed target: "
+                  + ", ".join(t for t, s in zip(targets, table[C]) if s[4] < s[3]))
+
+
+if __name__ == "__main__":
+    main()
