@@ -28,11 +28,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-
-def per_frame_head(model):
-    """The linear head that scores each frame of the final layer (the paper's head)."""
-    return model.frame_head if model.config.frame_head else model.emotion_head
+from modeling_emotion_whisper.head_fit import per_frame_head  # noqa: E402
 
 
 def lerp_(ours: torch.nn.Module, theirs: torch.nn.Module, weight: float):
@@ -68,12 +64,16 @@ def interpolate(start, finetuned, alpha: float, start_has_head: bool):
     if start_has_head and start.config.id2label != finetuned.config.id2label:
         raise SystemExit(f"the two models have different labels: {start.config.id2label} against "
                          f"{finetuned.config.id2label}")
+    head = per_frame_head(finetuned)
+    if head is None:
+        raise SystemExit("--finetuned has no per-frame head on the final layer to average (a model trained with "
+                         "layer weighting or standardization); interpolate one in the paper's layout or refitted")
     config = copy.deepcopy(finetuned.config)
     config.layer_concatenation, config.layer_weighting, config.frame_head = False, False, False
     config.feature_standardization, config.source_feature_mean, config.source_feature_std = "none", None, None
     model = type(finetuned)(config).eval()  # a new domain head: it read another layout, and inference ignores it
     model.encoder.load_state_dict(finetuned.encoder.state_dict())
-    model.emotion_head.load_state_dict(per_frame_head(finetuned).state_dict())
+    model.emotion_head.load_state_dict(head.state_dict())
     lerp_(model.encoder, start.encoder, 1 - alpha)
     if start_has_head:
         lerp_(model.emotion_head, start.emotion_head, 1 - alpha)

@@ -74,16 +74,23 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, C: f
     return full_weight, full_bias
 
 
+def per_frame_head(model):
+    """The trained linear head that scores each frame of the final layer: `frame_head` once the head was refitted,
+    the emotion head in the paper's layout (final output, unstandardized), otherwise None."""
+    config = model.config
+    if config.frame_head:
+        return model.frame_head
+    paper_layout = not (config.layer_weighting or config.layer_concatenation or config.feature_standardization != "none")
+    return model.emotion_head if paper_layout else None
+
+
 def probe_layout(model, level: str, keep_frame_head: bool = True):
     """The same encoder (a copy) with new heads that read every hidden state side by side, standardized per `level`
     ("speaker" or "corpus"): the layout `refit_head` fits. With `keep_frame_head` (the head was trained), the emotion
     head becomes the frame head if it read the final output unstandardized, and a frame head already there stays;
     otherwise frames are scored by the refitted head. Source statistics are measured again afterwards."""
     config = copy.deepcopy(model.config)
-    # The trained head can score frames only if it reads the final output as it is (the paper's layout); a model
-    # refitted before keeps the frame head it already has.
-    frames_from = model.frame_head if config.frame_head else model.emotion_head if not (
-        config.layer_weighting or config.layer_concatenation or config.feature_standardization != "none") else None
+    frames_from = per_frame_head(model)
     keeps_frames = keep_frame_head and frames_from is not None
     config.layer_concatenation, config.layer_weighting, config.feature_standardization = True, False, level
     config.source_feature_mean = config.source_feature_std = None
