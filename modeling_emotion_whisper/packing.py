@@ -290,14 +290,22 @@ class PackingCollator:
             wave = np.concatenate(clips)[: int(self.window * SAMPLING_RATE)]
             waves.append(wave)
             segments.append(ids[: wave.size][::HOP])
-            labels.append(self.soft[pack])
-            domains.append(self.domains[pack])
         start_time = time.perf_counter()
         features, mask = mel_features(self.feature_extractor, waves)
         segment_ids = torch.zeros(mask.shape, dtype=torch.long)
-        for row, ids in enumerate(segments):
+        for row, (ids, pack) in enumerate(zip(segments, packs)):
             n = min(ids.size, segment_ids.shape[1])
             segment_ids[row, :n] = torch.from_numpy(ids[:n])
+            # Augmentation (resampling) can push clips past the window's end, where the concatenation is cut. A clip
+            # left without an encoder frame (every second mel frame) has no pooled segment: its label and domain go
+            # with it, and the clips that stay are numbered 1..k again, so that labels and segments pair one to one.
+            kept = torch.unique(segment_ids[row, ::2])
+            kept = kept[kept > 0]
+            renumber = torch.zeros(len(pack) + 1, dtype=torch.long)
+            renumber[kept] = torch.arange(1, len(kept) + 1)
+            segment_ids[row] = renumber[segment_ids[row]]
+            labels.append(self.soft[pack][kept.numpy() - 1])
+            domains.append(self.domains[pack][kept.numpy() - 1])
         if self.spec_augment_p > 0:
             for row in range(features.shape[0]):
                 features[row] = spec_augment(features[row], int((segment_ids[row] > 0).sum()), rng, self.spec_augment_p)

@@ -115,6 +115,27 @@ def test_packing_collator_builds_segments_labels_and_domains(clips):
     torch.testing.assert_close(again["input_features"], batch["input_features"], rtol=0, atol=1e-5)
 
 
+def test_clips_resampled_past_the_window_lose_their_labels_with_their_audio(clips, tiny_model):
+    """Augmentation that lengthens clips pushes the last ones of a full pack past the window's cut: a clip with no
+    encoder frame left must not keep its label (the loss would pair labels and segments wrongly, or crash)."""
+    rows, _ = clips
+    extractor = WhisperFeatureExtractor(feature_size=80, return_attention_mask=True)
+    stretch = lambda wave, rng: np.repeat(wave, 2)[: int(wave.size * 1.3)]  # noqa: E731  30 % longer, like Resample
+    collator = PackingCollator(rows, extractor, seed=0, window=3.0, augmenter=stretch)
+    pack = [0, 1, 2, 3, 4]  # 5 x 0.6 s fills the 3 s window; stretched, the fifth clip starts after 3.12 s
+    batch = collator.micro_batch([pack, [5, 6]], np.random.default_rng(0))
+    counts = [int(batch["segment_ids"][r].max()) for r in range(2)]
+    assert counts == [4, 2]
+    for row in range(2):  # ids 1..k, each with at least one encoder frame
+        assert set(batch["segment_ids"][row, ::2].unique().tolist()) - {0} == set(range(1, counts[row] + 1))
+    kept = [0, 1, 2, 3, 5, 6]
+    torch.testing.assert_close(batch["labels"], torch.tensor([rows[i]["soft_label"] for i in kept]), rtol=0, atol=0)
+    assert batch["domain_labels"].tolist() == kept
+    out = tiny_model(input_features=batch["input_features"], segment_ids=batch["segment_ids"],
+                     labels=batch["labels"], domain_labels=batch["domain_labels"] % 4)
+    assert out.segment_logits.shape[0] == 6 and torch.isfinite(out.loss)
+
+
 def test_decoded_audio_is_decoded_once_and_gives_the_same_batches(clips, tmp_path, monkeypatch):
     import pickle
 
