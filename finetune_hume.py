@@ -153,6 +153,10 @@ def start_from_trained_rows(model, trained, classes) -> list[str]:
     from modeling_emotion_whisper.labels import HARMONIZATION
 
     names = [trained.config.id2label[i] for i in range(trained.config.num_labels)]
+    # A refitted model scores frames with a head of its own: its rows are reused the same way.
+    heads = [(model.emotion_head, trained.emotion_head)]
+    if model.frame_head is not None and trained.frame_head is not None:
+        heads.append((model.frame_head, trained.frame_head))
     reused = []
     with torch.no_grad():
         for row, label in enumerate(classes):
@@ -162,10 +166,9 @@ def start_from_trained_rows(model, trained, classes) -> list[str]:
             if not weights:
                 continue
             total = sum(weights.values())
-            model.emotion_head.weight[row] = sum(w / total * trained.emotion_head.weight[names.index(e)]
-                                                 for e, w in weights.items())
-            model.emotion_head.bias[row] = sum(w / total * trained.emotion_head.bias[names.index(e)]
-                                               for e, w in weights.items())
+            for new, old in heads:
+                new.weight[row] = sum(w / total * old.weight[names.index(e)] for e, w in weights.items())
+                new.bias[row] = sum(w / total * old.bias[names.index(e)] for e, w in weights.items())
             reused.append(label)
     return reused
 
@@ -180,7 +183,9 @@ def build_model(args, classes, regression: bool):
     if is_ours:
         model = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, ignore_mismatched_sizes=True,
                                                                 dtype=torch.float32, **head)
-        model.emotion_head.reset_parameters()  # a new head even when the sizes happen to match
+        for head in (model.emotion_head, model.frame_head):  # new heads even when the sizes happen to match
+            if head is not None:
+                head.reset_parameters()
         if not regression and not args.new_head:  # categorical labels: the trained head's rows are worth keeping
             trained = WhisperForEmotionClassification.from_pretrained(args.model_name_or_path, dtype=torch.float32)
             reused = start_from_trained_rows(model, trained, classes)

@@ -185,9 +185,13 @@ def load_adaptation(path) -> dict:
 
 def few_shot_finetune(model, support_rows, collator, train_layers: int = 0, steps: int = 60, lr: float = 1e-3,
                       batch_size: int = 16, seed: int = 0):
-    """Fine-tune the emotion head (and the top `train_layers` encoder layers) on a few labelled clips (rows with
-    path, duration and soft_label), each clip alone at its own length, with the soft-label loss; everything else
-    stays frozen. Head only: the clips' pooled features are computed once and the head trains on them."""
+    """Fine-tune the emotion head (with the frame head, when frames have one of their own) and the top `train_layers`
+    encoder layers on a few labelled clips (rows with path, duration and soft_label), each clip alone at its own
+    length, with the model's own loss; everything else stays frozen.
+
+    Every head trains on exactly what `forward` feeds it when the saved model serves: head only, the clips' pooled
+    features are computed once and mapped by `model.head_input` (the model's standardization or the adaptation it
+    holds), and the frame head reads the pooled final layer; with encoder layers, every step runs `forward` itself."""
     import torch
 
     from .evaluation import predict_logits
@@ -196,8 +200,8 @@ def few_shot_finetune(model, support_rows, collator, train_layers: int = 0, step
     rng = np.random.default_rng(seed)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    head = model.emotion_head
-    trainable = list(head.parameters())
+    heads = [model.emotion_head] + ([model.frame_head] if model.frame_head is not None else [])
+    trainable = [p for head in heads for p in head.parameters()]
     top = list(model.encoder.layers)[len(model.encoder.layers) - train_layers:] if train_layers else []
     for module in top + ([model.encoder.layer_norm] if top else []):
         trainable += list(module.parameters())
@@ -205,19 +209,23 @@ def few_shot_finetune(model, support_rows, collator, train_layers: int = 0, step
         parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
     targets = torch.tensor(np.asarray(support_rows["soft_label"]), dtype=torch.float32)
-    features = None
-    if not top:
-        _, cached = predict_logits(model, support_rows, collator, return_features=True, desc="support set")
-        features = torch.from_numpy(cached)
+    # The pooled final layer (the frame head's input) is the last block of the pooled features unless a layer
+    # weighting mixed the layers: a frame head there trains through forward.
+    cached = not top and (model.frame_head is None or model.layer_weights is None)
+    if cached:
+        _, pooled = predict_logits(model, support_rows, collator, return_features=True, desc="support set")
+        pooled = torch.from_numpy(pooled).to(model.emotion_head.weight)
+        with torch.no_grad():
+            inputs = [model.head_input(pooled), pooled[:, -model.config.d_model:]]
     model.train()
     for _ in range(steps):
         chosen = np.sort(rng.choice(len(targets), size=min(batch_size, len(targets)), replace=False))
-        if features is not None:
-            logits = head(features[chosen])
+        if cached:
+            loss = sum(model.emotion_loss_fn(head(x[chosen]), targets[chosen]) for head, x in zip(heads, inputs))
         else:
             batch = collator([support_rows[int(i)] for i in chosen])
-            logits = model(input_features=batch["input_features"], attention_mask=batch["attention_mask"]).logits
-        loss = model.emotion_loss_fn(logits, targets[chosen])
+            loss = model(input_features=batch["input_features"], attention_mask=batch["attention_mask"],
+                         window_counts=batch.get("window_counts"), labels=targets[chosen]).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

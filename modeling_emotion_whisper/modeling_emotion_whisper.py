@@ -64,6 +64,10 @@ class EmotionWhisperOutput(ModelOutput):
         domain_logits (`torch.FloatTensor` of shape `(num_segments or batch, num_domains)`, when a domain head exists):
             Domain logits of each segment (or each clip when there are no segment ids).
         emotion_loss, domain_loss (`torch.FloatTensor` of shape `()`, when their labels are given).
+        frame_loss (`torch.FloatTensor` of shape `()`, when `labels` are given and `config.frame_head` is set):
+            The same emotion loss for the frame head's scores of each segment (or clip): the frame head of a refitted
+            model is trained on every path that changes the encoder, so that timelines agree with clip scores.
+            Included in `emotion_loss` and `loss`.
         hidden_states (`tuple(torch.FloatTensor)`, when `output_hidden_states=True`):
             Input embeddings and the output of every encoder layer, each `(batch, frames, d_model)`.
     """
@@ -77,6 +81,7 @@ class EmotionWhisperOutput(ModelOutput):
     domain_logits: torch.FloatTensor | None = None
     emotion_loss: torch.FloatTensor | None = None
     domain_loss: torch.FloatTensor | None = None
+    frame_loss: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
@@ -203,6 +208,17 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                              "train.py, which stores them, or call set_group_statistics / set_adaptation first")
         device = self.emotion_head.weight.device
         return mean.to(device), std.clamp(min=1e-5).to(device)
+
+    def head_input(self, hidden, frame_segments=None, domain_labels=None):
+        """What the emotion head reads, from encoder output `hidden` (..., head_input_size): an adaptation's affine
+        map (statistics of a group of inputs), else the model's own standardization, else `hidden` itself. Outside
+        training every map is affine per dimension, so applying it to pooled features equals pooling the mapped frames:
+        code that trains the head on cached pooled features (few-shot) feeds it exactly what `forward` does."""
+        if self.adaptation is not None and "feature_scale" in self.adaptation:
+            return hidden * self.adaptation["feature_scale"].to(hidden) + self.adaptation["feature_shift"].to(hidden)
+        if self.config.feature_standardization != "none":
+            return self._standardize(hidden, frame_segments, domain_labels)
+        return hidden
 
     def _standardize(self, hidden, frame_segments, domain_labels):
         """z-score every frame: in training with its packed clip's group statistics (tracked afterwards), otherwise
@@ -446,15 +462,8 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         elif self.config.layer_concatenation:  # the probe's view: every hidden state side by side
             hidden = torch.cat([*hidden_states[:-1], hidden], dim=-1)
             hidden_states = hidden_states if wants_states else None
-        # An adaptation (statistics of a group of inputs) replaces the model's own standardization.
         frame_segments = segment_ids[:, ::2] if segment_ids is not None else None
-        features = hidden
-        if self.adaptation is not None and "feature_scale" in self.adaptation:
-            scale = self.adaptation["feature_scale"].to(hidden)
-            features = hidden * scale + self.adaptation["feature_shift"].to(hidden)
-        elif self.config.feature_standardization != "none":
-            features = self._standardize(hidden, frame_segments, domain_labels)
-        features = self.dropout(features)
+        features = self.dropout(self.head_input(hidden, frame_segments, domain_labels))
         frame_logits = self.emotion_head(features) if self.frame_head is None else self.frame_head(final_output)
         weights = frame_mask.to(frame_logits.dtype)[..., None]
         mean_over_frames = lambda x: (x * weights).sum(1) / weights.sum(1).clamp(min=1)  # noqa: E731
@@ -474,9 +483,21 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             domain_input = grad_reverse(pooled) if self.config.domain_gradient_reversal else pooled
             domain_logits = self.domain_head(domain_input)
 
-        emotion_loss = domain_loss = loss = None
+        emotion_loss = domain_loss = frame_loss = loss = None
         if labels is not None:
             emotion_loss = self.emotion_loss_fn(segment_logits if segment_logits is not None else logits, labels)
+            if self.frame_head is not None:
+                # Frames have a head of their own (the clip head was refitted): it learns from the same labels on the
+                # segment means of the final layer (a linear head's mean over frames), or it would keep scoring
+                # frames of an encoder that no longer exists, or stay random after a new head was made.
+                if frame_segments is not None:
+                    final_pooled = self._pool_segments(final_output, frame_segments)
+                else:
+                    final_pooled = mean_over_frames(final_output)
+                    if window_counts is not None:
+                        (final_pooled,) = self._pool_windows(frame_mask, window_counts, final_pooled)
+                frame_loss = self.emotion_loss_fn(self.frame_head(final_pooled), labels)
+                emotion_loss = emotion_loss + frame_loss
             loss = emotion_loss
         if domain_labels is not None and domain_logits is not None:
             domain_loss = nn.functional.cross_entropy(
@@ -498,7 +519,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         output = EmotionWhisperOutput(
             loss=loss, logits=logits, frame_logits=frame_logits, frame_mask=frame_mask, pooled_features=clip_hidden,
             segment_logits=segment_logits, domain_logits=domain_logits, emotion_loss=emotion_loss,
-            domain_loss=domain_loss, hidden_states=hidden_states,
+            domain_loss=domain_loss, frame_loss=frame_loss, hidden_states=hidden_states,
         )
         return output if return_dict else output.to_tuple()
 

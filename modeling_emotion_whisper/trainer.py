@@ -251,7 +251,7 @@ class EmotionTrainer(Trainer):
                 self._stats["padding_fraction"].append(float(padding))
                 frames = inputs["input_features"].shape[0] * self.window_seconds
                 self._stats["audio_seconds"].append(frames * (1.0 - float(padding)))
-            for name in ("emotion_loss", "domain_loss"):
+            for name in ("emotion_loss", "domain_loss", "frame_loss"):
                 if outputs.get(name) is not None:
                     self._stats[name].append(float(outputs[name].detach()))
         return (outputs.loss, outputs) if return_outputs else outputs.loss

@@ -1,0 +1,204 @@
+"""Every head a saved model carries is trained on every path, on the features it is served (issue 30, points 1, 2).
+
+A refitted model scores clips with the refitted probe (`emotion_head`) and frames with `frame_head`. Timelines read
+the frame head, `predict` the clip head: after each training path (train, refit, continue, Hume-style fine-tuning
+with own labels, few-shot), a clip's frames must mostly say what the clip says.
+"""
+
+import csv
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from transformers import WhisperFeatureExtractor
+
+from conftest import synth_speech, tiny_config
+import corpus_fixtures
+
+import finetune_hume
+from modeling_emotion_whisper import WhisperForEmotionClassification
+from modeling_emotion_whisper.adaptation import few_shot_finetune
+from modeling_emotion_whisper.audio import load_audio
+from modeling_emotion_whisper.features import mel_features
+from modeling_emotion_whisper.packing import ClipCollator
+
+EXTRACTOR = WhisperFeatureExtractor(feature_size=80, return_attention_mask=True)
+
+
+def agreement(model, paths) -> float:
+    """Share of clips whose majority frame label (what a timeline shows) is the clip's label (what predict shows)."""
+    model.eval()
+    waves = [load_audio(p) for p in paths]
+    same = []
+    for wave in waves:
+        features, mask = mel_features(EXTRACTOR, [wave])
+        with torch.no_grad():
+            out = model(input_features=features, attention_mask=mask)
+        frames = out.frame_logits[0][out.frame_mask[0]].argmax(-1)
+        same.append(int(torch.bincount(frames, minlength=out.logits.shape[-1]).argmax()) == int(out.logits.argmax()))
+    return float(np.mean(same))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny Whisper checkpoint and a built three-emotion corpus (SAVEE's layout: anger, neutral, sadness, far apart
+    in pitch), learnable in a few dozen steps so that every head can be right."""
+    import yaml
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from data_scripts import build
+
+    root = tmp_path_factory.mktemp("frames")
+    torch.manual_seed(0)
+    whisper = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
+                            decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, vocab_size=100,
+                            max_target_positions=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                            decoder_start_token_id=1, init_std=0.2)
+    WhisperForConditionalGeneration(whisper).save_pretrained(root / "whisper-tiny")
+    corpus_fixtures.savee(root / "savee", per_code=4)
+    for path in (root / "savee").rglob("*.wav"):
+        if path.stem[:-2] not in ("a", "n", "sa"):
+            path.unlink()
+    build.main([f"--corpus=savee={root / 'savee'}", "--out", str(root / "data"), "--split", "speaker",
+                "--validation_fraction", "0.25", "--num_proc", "1"])
+    config = {
+        "model_name_or_path": str(root / "whisper-tiny"), "dataset_path": str(root / "data"),
+        "window_seconds": 6, "packs_per_batch": 2, "accumulation_schedule": "0:1", "num_epochs": 100,
+        "learning_rate": 3e-3, "warmup_steps": 0.1, "logging_steps": 5, "save_steps": 1000, "seed": 0,
+        "report_to": "none", "dataloader_num_workers": 0, "use_cpu": True, "augment_p": 0.0,
+        "spec_augment_p": 0.0, "per_device_eval_batch_size": 8, "bf16": False,
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+@pytest.fixture(scope="module")
+def refitted(setup):  # noqa: F811
+    """The recipe's two steps on the tiny corpus: fine-tuning in the paper's layout, then the corpus refit."""
+    import train
+
+    out = setup / "frames-refit"
+    train.main([str(setup / "tiny.yaml"), "--output_dir", str(out), "--max_steps", "40", "--refit_head", "corpus",
+                "--bf16", "false"])
+    model = WhisperForEmotionClassification.from_pretrained(out / "final").eval()
+    assert model.config.frame_head and model.config.layer_concatenation
+    return out / "final", model
+
+
+@pytest.fixture(scope="module")
+def clips(setup):  # noqa: F811
+    from datasets import load_from_disk
+
+    rows = load_from_disk(str(setup / "data"))["train"]
+    return rows, list(rows["path"])
+
+
+def test_refit_keeps_frames_and_clips_in_agreement(refitted, clips):
+    _, model = refitted
+    assert agreement(model, clips[1]) >= 0.75
+
+
+def test_continuing_a_refitted_model_trains_its_frame_head(setup, refitted, clips):  # noqa: F811
+    import train
+
+    folder, start = refitted
+    out = setup / "frames-continued"
+    trainer = train.main([str(setup / "tiny.yaml"), "--output_dir", str(out), "--model_name_or_path", str(folder),
+                          "--max_steps", "8", "--bf16", "false"])
+    assert any("frame_loss" in entry for entry in trainer.state.log_history)  # logged beside the emotion loss
+    model = WhisperForEmotionClassification.from_pretrained(out / "final").eval()
+    assert model.config.frame_head
+    # the encoder moved, and the frame head moved with it: it has a loss
+    assert not torch.equal(model.frame_head.weight, start.frame_head.weight)
+    assert agreement(model, clips[1]) >= 0.75
+
+
+def test_own_labels_fine_tuning_trains_the_frame_head_of_a_refitted_model(setup, refitted, clips, tmp_path):  # noqa: F811
+    folder, _ = refitted
+    rows, _ = clips
+    table = tmp_path / "mine.csv"
+    names = {0: "calm", 1: "excited"}
+    chosen = []
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "emotion"])
+        for i in range(24):
+            path = tmp_path / f"clip{i}.wav"
+            sf.write(path, synth_speech(1.2, f0=110 if i % 2 else 330, seed=i), 16000)
+            writer.writerow([path.name, names[i % 2]])
+            chosen.append(path)
+    finetune_hume.main(["--labels_csv", str(table), "--audio_column", "path", "--label_column", "emotion",
+                        "--model_name_or_path", str(folder), "--output_dir", str(tmp_path / "out"),
+                        "--num_epochs", "6", "--window_seconds", "8", "--packs_per_batch", "2",
+                        "--learning_rate", "3e-3", "--warmup_steps", "0.1", "--use_cpu", "true", "--report_to",
+                        "none", "--save_steps", "1000", "--seed", "0", "--augment_p", "0", "--spec_augment_p", "0",
+                        "--dataloader_num_workers", "0"])
+    model = WhisperForEmotionClassification.from_pretrained(tmp_path / "out" / "final").eval()
+    assert model.config.frame_head and model.config.num_labels == 2
+    assert agreement(model, chosen) >= 0.9
+
+
+def test_few_shot_trains_every_head_on_the_features_forward_gives_it(refitted, clips, tmp_path):
+    """Head only: the head's training inputs are the standardized features forward feeds it (not the raw pooled
+    features), and the frame head learns the new labels with the clip head."""
+    model = WhisperForEmotionClassification.from_pretrained(refitted[0]).eval()
+    rows = []
+    for i in range(16):  # labels the refitted model never gave these clips: every head has to learn them
+        path = tmp_path / f"{i}.wav"
+        sf.write(path, synth_speech(1.0, f0=110 if i % 2 else 330, seed=i), 16000)
+        label = [0.0] * 8
+        label[3 if i % 2 else 6] = 1.0
+        rows.append({"path": str(path), "offset": 0.0, "duration": 1.0, "soft_label": label})
+    from datasets import Dataset
+
+    support = Dataset.from_list(rows)
+    collator = ClipCollator(EXTRACTOR)
+    seen = {"train": [], "serve": []}
+    phase = {"now": "train"}
+
+    def record(module, inputs, output):
+        if inputs[0].dim() == 2:  # pooled clips (the frame call is 3-D)
+            seen[phase["now"]].append(inputs[0].detach().clone())
+
+    handle = model.emotion_head.register_forward_hook(record)
+    few_shot_finetune(model, support, collator, steps=120, lr=0.05, batch_size=len(rows))
+    phase["now"] = "serve"
+    batch = collator(rows)
+    with torch.no_grad():
+        out = model(input_features=batch["input_features"], attention_mask=batch["attention_mask"])
+    handle.remove()
+    torch.testing.assert_close(seen["train"][-1], seen["serve"][-1], atol=1e-4, rtol=1e-4)
+    expected = np.array([3 if i % 2 else 6 for i in range(16)])
+    assert (out.logits.argmax(1).numpy() == expected).mean() == 1.0
+    assert agreement(model, [r["path"] for r in rows]) >= 0.9
+
+
+def test_few_shot_on_a_standardizing_model_serves_what_it_trained(tmp_path):
+    """The issue's case with a tiny model: corpus standardization with stored statistics far from the raw scale.
+    Trained on raw features and served z-scores, the head would score the support set near chance."""
+    from datasets import Dataset
+
+    torch.manual_seed(0)
+    model = WhisperForEmotionClassification(tiny_config(init_std=0.2, feature_standardization="corpus")).eval()
+    rows = []
+    for i in range(12):
+        path = tmp_path / f"{i}.wav"
+        sf.write(path, synth_speech(1.0, f0=120 if i % 2 else 320, seed=i), 16000)
+        label = [0.0] * 8
+        label[5 if i % 2 else 0] = 1.0
+        rows.append({"path": str(path), "offset": 0.0, "duration": 1.0, "soft_label": label})
+    collator = ClipCollator(EXTRACTOR)
+    batch = collator(rows)
+    with torch.no_grad():
+        model.set_adaptation({"feature_scale": [1.0] * 32, "feature_shift": [0.0] * 32})
+        raw = model(input_features=batch["input_features"], attention_mask=batch["attention_mask"]).pooled_features
+        model.set_adaptation(None)
+    model.config.source_feature_mean = (raw.mean(0) + 3 * raw.std(0)).tolist()
+    model.config.source_feature_std = (raw.std(0) * 0.05).tolist()
+    few_shot_finetune(model, Dataset.from_list(rows), collator, steps=80, lr=0.05)
+    with torch.no_grad():
+        served = model(input_features=batch["input_features"], attention_mask=batch["attention_mask"]).logits
+        expected = model.emotion_head(model.head_input(raw))
+    torch.testing.assert_close(served, expected, atol=1e-4, rtol=1e-4)
+    assert (served.argmax(1).numpy() == np.array([0, 5] * 6)).mean() == 1.0
