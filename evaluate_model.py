@@ -6,8 +6,10 @@ the `evaluate` package for every script run from the repository root.)
 
 Steps: 1 arguments; 2 the clips (one split, or `all` for a corpus never trained on: zero-shot, Table 2's Z- columns);
 3 the model, and with --random_baseline the same encoder with a freshly initialized head (the paper's Random F1);
-4 logits of every clip alone; 5 micro-F1, macro-F1, UA, WA, per-emotion F1 with label banning and logit adjustment;
-6 results.md, results.json and one confusion-matrix PNG per corpus in --out.
+4 logits of every clip alone; 5 micro-F1, macro-F1, UA, WA, per-emotion F1 with label banning (to each corpus's
+emotions in the whole build, every split) and logit adjustment (not under a prior adaptation, which sets the prior
+itself: modeling_emotion_whisper.adaptation); 6 results.md, results.json and one confusion-matrix PNG per corpus in
+--out.
 """
 
 import json
@@ -21,8 +23,8 @@ import torch
 from transformers import HfArgumentParser, WhisperFeatureExtractor
 
 from modeling_emotion_whisper import WhisperForEmotionClassification
-from modeling_emotion_whisper.adaptation import adapt_logits, load_adaptation
-from modeling_emotion_whisper.evaluation import predict_logits, score, skewed_subset
+from modeling_emotion_whisper.adaptation import adapt_logits, load_adaptation, replaces_prior
+from modeling_emotion_whisper.evaluation import corpus_label_sets, predict_logits, score, skewed_subset
 from modeling_emotion_whisper.features import label_names as model_label_names
 from modeling_emotion_whisper.metrics import markdown_table
 from modeling_emotion_whisper.packing import ClipCollator
@@ -58,6 +60,7 @@ class EvalArguments:
 
 
 def load_rows(args):
+    """The clips to score, and each corpus's label set in the whole build (what banning keeps)."""
     from datasets import concatenate_datasets, load_from_disk
 
     path = Path(args.dataset_path)
@@ -74,7 +77,8 @@ def load_rows(args):
     missing = wanted - set(rows.unique("dataset"))
     if missing:
         raise SystemExit(f"corpus {', '.join(sorted(missing))} is not in {path}[{args.split}]")
-    return rows.filter(lambda d: d in wanted, input_columns="dataset") if wanted else rows
+    label_sets = corpus_label_sets(data)
+    return (rows.filter(lambda d: d in wanted, input_columns="dataset") if wanted else rows), label_sets
 
 
 def plot_confusion(matrix, names, title, path):
@@ -109,7 +113,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
 
     # 2. Clips.
-    rows = load_rows(args)
+    rows, label_sets = load_rows(args)
 
     # 3. Model(s).
     if not Path(args.model, "config.json").exists():
@@ -120,8 +124,9 @@ def main(argv=None):
     prior = None if args.no_logit_adjustment else model.config.label_prior
 
     # 4-5. Logits (adapted on request) and scores.
-    if args.adaptation_json:
-        model.set_adaptation(load_adaptation(args.adaptation_json))
+    loaded = load_adaptation(args.adaptation_json) if args.adaptation_json else None
+    if loaded is not None:
+        model.set_adaptation(loaded)
     logits, features = predict_logits(model, rows, collator, args.batch_size, return_features=True)
     if args.save_source_statistics:
         if args.adaptation or args.adaptation_json or args.zero_shot:
@@ -142,9 +147,11 @@ def main(argv=None):
     for adaptation, suffix, index in variants:
         where = out / f"{adaptation}{suffix}" if len(variants) > 1 else out
         subset = rows.select(index)
+        # a prior adaptation has set the decision's prior itself: no logit adjustment on top (adaptation.py)
+        own_prior = None if adaptation == "prior" or replaces_prior(loaded) else prior
         results[adaptation + suffix] = report(args, model, subset, adapt(adaptation, model, subset, logits[index],
-                                              features[index]), features[index], label_names, prior, where,
-                                              adaptation + suffix)
+                                              features[index]), features[index], label_names, own_prior, where,
+                                              adaptation + suffix, label_sets)
     return results if len(variants) > 1 else results[variants[0][0] + variants[0][1]]
 
 
@@ -160,16 +167,16 @@ def adapt(adaptation, model, rows, logits, features):
     return logits
 
 
-def report(args, model, rows, logits, features, label_names, prior, out, adapted):
+def report(args, model, rows, logits, features, label_names, prior, out, adapted, label_sets):
     """Step 6: scores, results.md, results.json and confusion plots in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau)
+    results = score(logits, rows, label_names, prior, model.config.logit_adjustment_tau, corpus_labels=label_sets)
     if args.random_baseline:
         torch.manual_seed(args.seed)  # a fresh head of the same shape; the pooled features are raw, so no new pass
         head = torch.nn.Linear(model.head_input_size, model.config.num_labels)
         with torch.no_grad():
             random_logits = head(torch.from_numpy(features)).numpy()
-        results["random_head"] = score(random_logits, rows, label_names)["per_corpus"]
+        results["random_head"] = score(random_logits, rows, label_names, corpus_labels=label_sets)["per_corpus"]
 
     prefix = "Z-" if args.zero_shot else ""
     columns = {f"{prefix}{name}": metrics for name, metrics in results["per_corpus"].items()}
@@ -179,12 +186,17 @@ def report(args, model, rows, logits, features, label_names, prior, out, adapted
         table += "\n| Random F1 | " + " | ".join(cells) + " |"
     if args.adaptation_json:
         adapted = f"from {args.adaptation_json}"
-    header = (f"model `{args.model}`, data `{args.dataset_path}` split `{args.split}`, "
-              f"logit adjustment {'off' if prior is None else 'on'}, label banning per corpus, "
-              f"adaptation {adapted}\n\n")
+    if prior is not None:
+        adjustment = "on"
+    elif args.no_logit_adjustment:
+        adjustment = "off"
+    else:
+        adjustment = "off (the prior adaptation sets the prior)"
+    header = (f"model `{args.model}`, data `{args.dataset_path}` split `{args.split}`, logit adjustment {adjustment}, "
+              f"label banning per corpus (its emotions in the whole build), adaptation {adapted}\n\n")
     (out / "results.md").write_text(header + table + "\n")
     results.update(model=args.model, dataset=args.dataset_path, split=args.split, zero_shot=args.zero_shot,
-                   adaptation=adapted)
+                   adaptation=adapted, logit_adjustment=prior is not None)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     for name, metrics in results["per_corpus"].items():
         plot_confusion(metrics["confusion_matrix"], label_names, f"{prefix}{name}", out / f"confusion-{name}.png")

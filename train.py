@@ -19,7 +19,7 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtractor, set_seed
 
 from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClassification
-from modeling_emotion_whisper.evaluation import evaluate_model
+from modeling_emotion_whisper.evaluation import corpus_label_sets, evaluate_model
 from modeling_emotion_whisper.head_fit import probe_layout, refit_head
 from modeling_emotion_whisper.packing import ClipCollator
 from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, clip_draw_weights, end_distributed,
@@ -90,7 +90,8 @@ def corpus_filter(text: str):
 
 
 def load_splits(data_args):
-    """Step 2: the built DatasetDict, checked, filtered to the requested corpora."""
+    """Step 2: the built DatasetDict, checked, filtered to the requested corpora; with the domain vocabulary and
+    each corpus's label set in the whole build (what evaluation's banning keeps, whatever validation holds)."""
     from datasets import load_from_disk
 
     path = Path(data_args.dataset_path)
@@ -115,7 +116,7 @@ def load_splits(data_args):
     if eval_only:
         validation = validation.filter(lambda d: d in eval_only, input_columns="dataset")
     vocabulary = json.loads((path / "domains.json").read_text())
-    return train, validation, vocabulary
+    return train, validation, vocabulary, corpus_label_sets(data)
 
 
 def is_emotion_whisper(name_or_path) -> bool:
@@ -185,7 +186,7 @@ def main(argv=None):
 
     # 2. Data (filtering writes cache files: the main process goes first, the others reuse its cache).
     with training_args.main_process_first(desc="loading the corpus"):
-        train, validation, vocabulary = load_splits(data_args)
+        train, validation, vocabulary, label_sets = load_splits(data_args)
     if data_args.max_eval_clips and len(validation) > data_args.max_eval_clips:
         validation = validation.shuffle(seed=training_args.seed).select(range(data_args.max_eval_clips))
     logger.info("train: %d clips (%.2f h) from %s; validation: %d clips", len(train), sum(train["duration"]) / 3600,
@@ -237,7 +238,8 @@ def main(argv=None):
     final_dir = Path(training_args.output_dir) / "final"
     if is_main:
         metrics = evaluate_model(model, validation, ClipCollator(feature_extractor),
-                                 batch_size=training_args.per_device_eval_batch_size, store_source_statistics=True)
+                                 batch_size=training_args.per_device_eval_batch_size, store_source_statistics=True,
+                                 corpus_labels=label_sets)
     if trainer is not None and model is trainer.model:
         trainer.save_model(str(final_dir))
     elif is_main:

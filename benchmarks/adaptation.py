@@ -8,8 +8,10 @@ are split into two seeded folds, A and B; each method adapts on A and is scored 
 - speaker: per-speaker feature standardization of the test speaker's own (unlabeled) audio;
 - k-shot head: k labelled clips per class of fold A train a fresh copy of the emotion head;
 - k-shot head + top 2 layers: the same, fine-tuning the top two encoder layers too (fewer k, test fold subsampled).
-Scores: micro-F1 and UA with label banning to X's emotions; logit adjustment by the training prior except where the
-method replaces the prior (prior, k-shot).
+Scores: micro-F1 and UA with label banning to X's emotions (all of them in the build); logit adjustment by the
+training prior except where the method replaces the prior: the prior adaptation (whose shift already swapped the
+training prior for the estimated target prior: adaptation.py, "Prior adaptation and logit adjustment") and k-shot
+heads (trained on the target's support set).
 
     python benchmarks/adaptation.py --dataset_path data/speaker-split --runs runs --corpora ravdess,tess,savee,turevdb
 """
@@ -22,8 +24,8 @@ import torch
 from transformers import WhisperFeatureExtractor
 
 from modeling_emotion_whisper import WhisperForEmotionClassification
-from modeling_emotion_whisper.adaptation import adapt_logits, estimate, apply_offline, few_shot_finetune
-from modeling_emotion_whisper.evaluation import predict_logits
+from modeling_emotion_whisper.adaptation import adapt_logits, estimate, apply_offline, few_shot_finetune, replaces_prior
+from modeling_emotion_whisper.evaluation import corpus_label_sets, predict_logits
 from modeling_emotion_whisper.features import label_names
 from modeling_emotion_whisper.metrics import evaluate_logits
 from modeling_emotion_whisper.packing import ClipCollator
@@ -60,6 +62,7 @@ def main():
 
     data = load_from_disk(args.dataset_path)
     everything = concatenate_datasets([data[s] for s in data])
+    label_sets = corpus_label_sets(data)
     shots = [int(k) for k in args.shots.split(",") if k]
     top_shots = [int(k) for k in args.top_layer_shots.split(",") if k]
     table = {}
@@ -70,7 +73,7 @@ def main():
         collator = ClipCollator(WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True))
         rows = everything.filter(lambda d: d == corpus, input_columns="dataset")
         labels, speakers = np.asarray(rows["label"]), np.asarray(rows["speaker"])
-        allowed = sorted(set(labels))
+        allowed = label_sets[corpus]
         logits, features = predict_logits(model, rows, collator, return_features=True, desc=corpus)
         prior, tau = model.config.label_prior, model.config.logit_adjustment_tau
         weight = model.emotion_head.weight.detach().numpy()
@@ -87,7 +90,7 @@ def main():
             for method in ("feature", "logit", "prior"):
                 stats = estimate(method, model, logits[adapt], features[adapt])
                 add(f"unsupervised: {method}", test,
-                    apply_offline(stats, logits[test], features[test], weight, bias), adjust=method != "prior")
+                    apply_offline(stats, logits[test], features[test], weight, bias), adjust=not replaces_prior(stats))
             add("unsupervised: per-speaker feature", test,
                 adapt_logits("speaker", model, logits[test], features[test], speakers[test]))
             rng = np.random.default_rng([args.seed, fold])

@@ -34,12 +34,13 @@ def main(argv=None):
 
     from modeling_emotion_whisper import EmotionWhisperConfig
     from modeling_emotion_whisper.adaptation import apply_offline, feature_standardization, source_statistics
-    from modeling_emotion_whisper.evaluation import score
+    from modeling_emotion_whisper.evaluation import corpus_label_sets, score
     from modeling_emotion_whisper.features import label_names
     from safetensors.numpy import load_file
 
     saved = np.load(args.outputs)
     data = load_from_disk(args.dataset_path)
+    label_sets = corpus_label_sets(data)
     rows = concatenate_datasets([data[s] for s in data]).filter(lambda d: d == args.corpus, input_columns="dataset")
     by_path = {p: i for i, p in enumerate(rows["path"])}
     rows = rows.select([by_path[str(p)] for p in saved["paths"]])
@@ -50,7 +51,8 @@ def main(argv=None):
     names = label_names(config)
 
     def f1(values):
-        return 100 * score(values, rows, names, config.label_prior, config.logit_adjustment_tau)["overall"]["micro_f1"]
+        return 100 * score(values, rows, names, config.label_prior, config.logit_adjustment_tau,
+                           corpus_labels=label_sets)["overall"]["micro_f1"]
 
     print(f"{args.corpus}: {len(rows)} clips, model {args.model}; plain micro-F1 {f1(logits):.2f}\n")
     print("| statistics from k clips of each | " + " | ".join(args.shots.split(",")) + " | all |")

@@ -16,7 +16,7 @@ import torch
 from transformers import WhisperFeatureExtractor
 
 from modeling_emotion_whisper.audio import load_audio
-from modeling_emotion_whisper.evaluation import predict_logits, score
+from modeling_emotion_whisper.evaluation import corpus_label_sets, predict_logits, score
 from modeling_emotion_whisper.features import label_names
 from modeling_emotion_whisper.inference import load_model
 from modeling_emotion_whisper.packing import ClipCollator
@@ -46,7 +46,9 @@ def main():
     args = parser.parse_args()
     from datasets import load_from_disk
 
-    rows = load_from_disk(args.dataset_path)[args.split]
+    data = load_from_disk(args.dataset_path)
+    label_sets = corpus_label_sets(data)
+    rows = data[args.split]
     rows = rows.shuffle(seed=args.seed).select(range(min(args.clips, len(rows))))
     model, _ = load_model(args.model)
     names = label_names(model)
@@ -58,7 +60,8 @@ def main():
         start = time.perf_counter()
         logits = run()
         elapsed = time.perf_counter() - start
-        scores = score(logits, rows, names, model.config.label_prior, model.config.logit_adjustment_tau)
+        scores = score(logits, rows, names, model.config.label_prior, model.config.logit_adjustment_tau,
+                       corpus_labels=label_sets)
         results[name] = (len(rows) / elapsed, scores["overall"]["micro_f1"], elapsed)
     audio = sum(rows["duration"])
     print(f"{len(rows)} clips ({audio:.0f} s of audio) of {args.dataset_path}[{args.split}], seed {args.seed}, "

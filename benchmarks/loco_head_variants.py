@@ -24,9 +24,9 @@ sys.path.insert(0, str(REPO))
 VARIANTS = ("plain", "per corpus", "per speaker", "skewed: plain", "per corpus", "per speaker")
 
 
-def target_scores(features, rows, weight, bias, config, names, unweighted=None):
+def target_scores(features, rows, weight, bias, config, names, label_sets, unweighted=None):
     """Micro-F1 (%) of one head on the target, in the six variants of the ablation table (UA appended to
-    `unweighted` when given)."""
+    `unweighted` when given); banning to the target's label set in `label_sets`."""
     unweighted = [] if unweighted is None else unweighted
     from modeling_emotion_whisper.adaptation import feature_standardization, speaker_standardize
     from modeling_emotion_whisper.evaluation import score, skewed_subset
@@ -40,7 +40,8 @@ def target_scores(features, rows, weight, bias, config, names, unweighted=None):
                   x * np.asarray(stats["feature_scale"]) + np.asarray(stats["feature_shift"]),
                   speaker_standardize(x, subset["speaker"], 0.0, 1.0)]
         for z in inputs:
-            result = score(z @ weight.T + bias, subset, names, config.label_prior, config.logit_adjustment_tau)
+            result = score(z @ weight.T + bias, subset, names, config.label_prior, config.logit_adjustment_tau,
+                           corpus_labels=label_sets)
             out.append(100 * result["overall"]["micro_f1"])
             unweighted.append(100 * result["overall"]["ua"])
     return out
@@ -58,6 +59,7 @@ def main(argv=None):
 
     from modeling_emotion_whisper import WhisperForEmotionClassification
     from modeling_emotion_whisper.adaptation import pooled_features
+    from modeling_emotion_whisper.evaluation import corpus_label_sets
     from modeling_emotion_whisper.features import label_names
     from modeling_emotion_whisper.head_fit import fit_head
     from modeling_emotion_whisper.packing import ClipCollator
@@ -90,15 +92,16 @@ def main(argv=None):
                              f"does not hold, e.g. {missing[0]}")
         rows = every.select([where[p] for p in saved["paths"]])  # the target's clips, in the order they were scored
         # the run's own head first: the offline scoring must give back its evaluation
+        label_sets = corpus_label_sets(data)
         own = target_scores(saved["features"], rows, model.emotion_head.weight.detach().numpy(),
-                            model.emotion_head.bias.detach().numpy(), config, names)
+                            model.emotion_head.bias.detach().numpy(), config, names, label_sets)
         recorded = [100 * json.loads((run / "eval" / v / "results.json").read_text())["overall"]["micro_f1"]
                     for v in ("none", "feature", "speaker", "none-skewed", "feature-skewed", "speaker-skewed")]
         if not np.allclose(own, recorded, atol=0.01):
             raise SystemExit(f"{run}: offline scoring {np.round(own, 2)} differs from its evaluation {recorded}")
         for C in Cs:
             weight, bias, _ = fit_head(train_features, train, config, C=C)
-            table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, ua[C]))
+            table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, label_sets, ua[C]))
         print(f"{run.name}: checked against its evaluation; {len(train)} training clips", flush=True)
 
     targets = [Path(r).name.split("-")[0] for r in args.runs]  # generalization_runs.sh names runs TARGET-NAME

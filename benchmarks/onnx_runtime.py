@@ -87,10 +87,12 @@ def prepare(args):
     from datasets import load_from_disk
 
     from modeling_emotion_whisper.audio import load_audio
+    from modeling_emotion_whisper.evaluation import corpus_label_sets
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    rows = load_from_disk(args.dataset_path)["validation"]
+    data = load_from_disk(args.dataset_path)
+    rows = data["validation"]
     if args.max_clips and len(rows) > args.max_clips:
         rows = rows.shuffle(seed=0).select(range(args.max_clips))
     (work / "clips.json").write_text(json.dumps({"paths": list(rows["path"])}))
@@ -103,7 +105,7 @@ def prepare(args):
             total += wave.size
             i += 1
         sf.write(work / "long.flac", np.concatenate(waves)[: int(args.long_seconds * 16000)], 16000)
-    return rows
+    return rows, corpus_label_sets(data)
 
 
 def main(argv=None):
@@ -128,7 +130,7 @@ def main(argv=None):
         from modeling_emotion_whisper.onnx_export import export_onnx
 
         print(json.dumps(export_onnx(args.model, args.onnx, quantize="int8"), indent=1))
-    rows = prepare(args)
+    rows, label_sets = prepare(args)
     model, _ = load_model(args.model)
     names, prior = label_names(model), model.config.label_prior
     results = {}
@@ -140,7 +142,8 @@ def main(argv=None):
             "clips_per_second": len(rows) / clips["seconds"], "clips_peak_mb": clips["peak_mb"],
             "timeline_rtf": line["seconds"] / line["duration"], "timeline_peak_mb": line["peak_mb"],
             "cold_start_s": cold_start(backend, args, rows[0]["path"]),
-            "micro_f1": score(logits, rows, names, prior, model.config.logit_adjustment_tau)["overall"]["micro_f1"],
+            "micro_f1": score(logits, rows, names, prior, model.config.logit_adjustment_tau,
+                              corpus_labels=label_sets)["overall"]["micro_f1"],
             "logits": logits,
         }
         print(backend, {k: v for k, v in results[backend].items() if k != "logits"}, flush=True)

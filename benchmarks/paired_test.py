@@ -29,8 +29,8 @@ def mcnemar_p(only_a: int, only_b: int) -> float:
     return 1.0 if n == 0 else float(binomtest(only_a, n, 0.5).pvalue)
 
 
-def correct(model_dir, outputs, rows) -> np.ndarray:
-    """Whether each clip of `rows` is right, from the saved logits of `model_dir`."""
+def correct(model_dir, outputs, rows, label_sets) -> np.ndarray:
+    """Whether each clip of `rows` is right, from the saved logits of `model_dir` (banning to `label_sets`)."""
     from modeling_emotion_whisper.evaluation import decided_logits
 
     saved = np.load(outputs)
@@ -38,7 +38,8 @@ def correct(model_dir, outputs, rows) -> np.ndarray:
         raise SystemExit(f"{outputs} holds other clips (or another order) than --dataset_path/--split: score both "
                          f"models with the same evaluate_model.py --dataset_path --split --corpora")
     config = json.loads(Path(model_dir, "config.json").read_text())
-    logits = decided_logits(saved["logits"], rows, config.get("label_prior"), config.get("logit_adjustment_tau", 1.0))
+    logits = decided_logits(saved["logits"], rows, config.get("label_prior"), config.get("logit_adjustment_tau", 1.0),
+                            corpus_labels=label_sets)
     return logits.argmax(-1) == np.asarray(rows["label"])
 
 
@@ -54,8 +55,11 @@ def main(argv=None):
 
     from datasets import load_from_disk
 
-    rows = load_from_disk(args.dataset_path)[args.split]
-    a, b = correct(args.a, args.a_outputs, rows), correct(args.b, args.b_outputs, rows)
+    from modeling_emotion_whisper.evaluation import corpus_label_sets
+
+    data = load_from_disk(args.dataset_path)
+    rows, label_sets = data[args.split], corpus_label_sets(data)
+    a, b = correct(args.a, args.a_outputs, rows, label_sets), correct(args.b, args.b_outputs, rows, label_sets)
     datasets = np.asarray(rows["dataset"])
     print(f"A = {args.a}\nB = {args.b}\n")
     print("| corpus | clips | A micro-F1 | B micro-F1 | B - A | only A right | only B right | McNemar p |")

@@ -46,7 +46,7 @@ def main(argv=None):
 
     from modeling_emotion_whisper import WhisperForEmotionClassification
     from modeling_emotion_whisper.adaptation import pooled_features
-    from modeling_emotion_whisper.evaluation import score
+    from modeling_emotion_whisper.evaluation import corpus_label_sets, score
     from modeling_emotion_whisper.features import label_names
     from modeling_emotion_whisper.head_fit import fit_head
     from modeling_emotion_whisper.packing import ClipCollator
@@ -68,11 +68,12 @@ def main(argv=None):
         np.savez(args.cache, train=train_features, validation=validation_features)
 
     names, prior, tau = label_names(model), config.label_prior, config.logit_adjustment_tau
+    label_sets = corpus_label_sets(data)
     labels = np.asarray(train["label"])
     single = (validation_features - np.asarray(config.source_feature_mean)) / np.maximum(config.source_feature_std, 1e-5)
 
     def f1(logits):
-        result = score(logits, validation, names, prior, tau)
+        result = score(logits, validation, names, prior, tau, corpus_labels=label_sets)
         return {name: 100 * m["micro_f1"] for name, m in result["per_corpus"].items()} | \
                {"all": 100 * result["overall"]["micro_f1"]}
 

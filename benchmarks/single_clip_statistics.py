@@ -55,7 +55,7 @@ def main(argv=None):
 
     from modeling_emotion_whisper import WhisperForEmotionClassification
     from modeling_emotion_whisper.adaptation import pooled_features
-    from modeling_emotion_whisper.evaluation import score
+    from modeling_emotion_whisper.evaluation import corpus_label_sets, score
     from modeling_emotion_whisper.features import label_names
     from modeling_emotion_whisper.packing import ClipCollator
 
@@ -70,10 +70,11 @@ def main(argv=None):
 
     def f1(features, rows, mean, std):
         logits = ((features - mean) / np.maximum(std, 1e-5)) @ weight.T + bias  # the model clamps std so
-        result = score(logits, rows, names, prior, tau)
+        result = score(logits, rows, names, prior, tau, corpus_labels=label_sets)
         return {name: 100 * m["micro_f1"] for name, m in result["per_corpus"].items()}
 
     data = load_from_disk(args.dataset_path)
+    label_sets = corpus_label_sets(data)
     corpora = sorted(model.config.training_corpora or set(data["validation"].unique("dataset")))
     validation = data["validation"].filter(lambda d: d in corpora, input_columns="dataset")
     if args.max_clips:

@@ -165,13 +165,16 @@ def main():
     args = parser.parse_args()
     from datasets import load_from_disk
 
-    data = load_from_disk(args.dataset_path)[args.split]
+    from modeling_emotion_whisper.evaluation import corpus_label_sets
+
+    build = load_from_disk(args.dataset_path)
+    data, label_sets = build[args.split], corpus_label_sets(build)
     model, extractor = load_model(args.model)
     table = {}
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in sorted(set(data["dataset"])):
             rows = data.filter(lambda d: d == corpus, input_columns="dataset")
-            allowed = sorted(set(rows["label"]))
+            allowed = label_sets[corpus]
             rng = np.random.default_rng([args.seed, len(corpus)])
             scores, durations = [], []
             for i in range(args.per_corpus):

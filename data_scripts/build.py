@@ -195,7 +195,8 @@ def build_rows(found: dict, probes: dict, smoothing: bool, target: str = "unifor
                 kept.append((u, info))
         if not kept:
             continue
-        soft = soft_labels([harmonize(u.labels) for u, _ in kept], smoothing=smoothing, target=target)
+        soft = soft_labels([harmonize(u.labels) for u, _ in kept], smoothing=smoothing, target=target,
+                           measure=corpus.intensity)
         for (u, info), label in zip(kept, soft):
             language = u.language or corpus.language
             rows.append({

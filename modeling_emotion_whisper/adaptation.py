@@ -10,6 +10,14 @@ and `save_adaptation` writes as JSON):
   log(target prior) - log(training prior).
 - per-speaker standardization (`speaker_standardize`), when speaker ids are known: "feature" per speaker.
 Few-shot: `few_shot_finetune` trains the head (and optionally the top encoder layers) on k labelled clips per class.
+
+Prior adaptation and logit adjustment, one rule: the raw logits carry the training prior s. Logit adjustment
+replaces s by a uniform prior (logits - tau * log s); a "prior" adaptation replaces s by the target prior t that EM
+estimated (logits + log t - log s, its full `logit_shift`, marked by its `target_prior`). Both choose the prior the
+decision is made under, so they do not stack: wherever a prior adaptation is active (`replaces_prior`), logit
+adjustment is not applied, whether asked for or not (the model's forward, evaluate_model.py, `emotion-whisper
+predict --adaptation ... --logit-adjustment`, the pipeline, benchmarks/adaptation.py). Stacking them subtracted
+log s twice and pushed decisions away from the training's frequent emotions (issue 30.3).
 """
 
 import json
@@ -38,8 +46,12 @@ def source_statistics(config):
 
 def feature_standardization(target_features: np.ndarray, source_mean, source_std, eps: float = 1e-5) -> dict:
     """Affine map of features so that the target's per-dimension mean/std become the source's."""
-    target_mean, target_std = target_features.mean(0), target_features.std(0)
-    scale = np.asarray(source_std) / (target_std + eps)
+    return standardization_map(target_features.mean(0), target_features.std(0), source_mean, source_std, eps)
+
+
+def standardization_map(target_mean, target_std, source_mean, source_std, eps: float = 1e-5) -> dict:
+    """The affine map of `feature_standardization` from the target's statistics themselves (e.g. running ones)."""
+    scale = np.asarray(source_std) / (np.asarray(target_std) + eps)
     return {"feature_scale": scale.tolist(), "feature_shift": (np.asarray(source_mean) - target_mean * scale).tolist()}
 
 
@@ -65,6 +77,12 @@ def em_prior(probabilities: np.ndarray, source_prior, iterations: int = 200, tol
             break
         target = updated
     return target
+
+
+def replaces_prior(adaptation) -> bool:
+    """Whether `adaptation` (a dict, as estimated or loaded) sets the decision's label prior itself, so that logit
+    adjustment must be left out (the module docstring's rule)."""
+    return adaptation is not None and "target_prior" in adaptation
 
 
 def prior_shift(target_prior, source_prior) -> dict:

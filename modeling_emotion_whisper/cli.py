@@ -17,6 +17,11 @@ import time
 from .audio import AudioError
 
 
+# One rule with adaptation.py: a prior adaptation already swapped the training prior for the target's.
+ADJUSTMENT_HELP = ("adjust by the training label prior (not under a prior adaptation, which replaces that prior "
+                   "by the target's estimated one)")
+
+
 def _table(rows, header):
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
@@ -205,7 +210,7 @@ def build_parser():
     predict.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     predict.add_argument("--json", help="also write the scores here")
     predict.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
-    predict.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
+    predict.add_argument("--logit-adjustment", action="store_true", help=ADJUSTMENT_HELP)
     predict.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                          help="onnx: run a folder written by export-onnx under onnxruntime, without torch")
@@ -240,7 +245,7 @@ def build_parser():
     line.add_argument("--smoothing", type=float, default=1.0, help="moving-average width in seconds")
     line.add_argument("--min-segment", type=float, default=1.0, help="shorter segments join a neighbour (s)")
     line.add_argument("--frame-rate", type=float, default=10.0, help="output frames per second")
-    line.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
+    line.add_argument("--logit-adjustment", action="store_true", help=ADJUSTMENT_HELP)
     line.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
     line.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                          help="onnx: run a folder written by export-onnx under onnxruntime, without torch")
@@ -258,7 +263,8 @@ def build_parser():
     adapt.add_argument("audio", nargs="+", help="audio files or folders of the target domain (no labels needed)")
     adapt.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     adapt.add_argument("--method", default="feature", choices=["feature", "logit", "prior"],
-                       help="feature: standardize pooled features; logit: centre logits; prior: EM label prior")
+                       help="feature: standardize pooled features; logit: centre logits; prior: EM label prior "
+                            "(it replaces the training prior, so --logit-adjustment is then not applied)")
     adapt.add_argument("--out", required=True, help="where to write the adaptation JSON")
     adapt.set_defaults(run=cmd_adapt)
 

@@ -2,8 +2,9 @@
 
 Every clip is scored alone at its own length (identical to padding it to 30 s, since the model masks padding);
 clips longer than 30 s as frame-weighted 30 s windows, exactly as the pipeline and `predict_clips` score them.
-Per corpus: label banning restricts the arg-max to the emotions that corpus has; logit adjustment uses the
-training prior stored in the model config. Also reported without adjustment, so its effect is visible.
+Per corpus: label banning restricts the arg-max to the emotions that corpus has in the whole build (every split;
+`corpus_label_sets`), never to those that happen to be among the scored clips; logit adjustment uses the training
+prior stored in the model config. Also reported without adjustment, so its effect is visible.
 """
 
 import numpy as np
@@ -37,38 +38,67 @@ def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "eval
     return (out, features) if return_features else out
 
 
-def allowed_labels(hard_labels) -> list[int]:
-    """The emotions a corpus can be judged on: those among its (hard) labels."""
-    return sorted({int(x) for x in hard_labels})
+def corpus_label_sets(splits) -> dict[str, list[int]]:
+    """The hard labels of each corpus anywhere in a build: `splits` is the DatasetDict data_scripts.build wrote (or
+    one dataset, or a list of them), with columns dataset and label. These are the emotions a corpus is judged on.
+    The clips being scored are no guide: a validation speaker who never acted two of the corpus's emotions, or a
+    random --max_eval_clips draw, would ban those emotions and hand the model free eliminations (a TurEV-DB split
+    scored 86.0 instead of 59.3, issue 30.5)."""
+    if hasattr(splits, "column_names") and not hasattr(splits, "values"):
+        splits = [splits]
+    found = {}
+    for data in (splits.values() if hasattr(splits, "values") else splits):
+        corpora, labels = np.asarray(data["dataset"]), np.asarray(data["label"], dtype=np.int64)
+        for corpus in np.unique(corpora):
+            found.setdefault(str(corpus), set()).update(int(x) for x in np.unique(labels[corpora == corpus]))
+    return {corpus: sorted(labels) for corpus, labels in sorted(found.items())}
 
 
-def decided_logits(logits, rows, prior=None, tau: float = 1.0) -> np.ndarray:
-    """The logits each clip is decided by (arg-max): its corpus's absent emotions banned, logit adjustment applied."""
+def allowed_labels(corpus, corpus_labels, hard_labels=()) -> list[int]:
+    """The emotions `corpus` can be judged on: its label set in `corpus_labels` (`corpus_label_sets` of the build).
+    `hard_labels`, the scored clips' labels, must lie within it: one outside means the sets describe another build."""
+    if corpus not in corpus_labels:
+        raise ValueError(f"no label set for corpus {corpus!r}: pass corpus_labels=corpus_label_sets(build) of the "
+                         "build the scored clips come from")
+    allowed = sorted(int(x) for x in corpus_labels[corpus])
+    stray = sorted({int(x) for x in hard_labels} - set(allowed))
+    if stray:
+        raise ValueError(f"clips of {corpus!r} have labels {stray} outside its label set {allowed}: the label sets "
+                         "come from another build")
+    return allowed
+
+
+def decided_logits(logits, rows, prior=None, tau: float = 1.0, *, corpus_labels) -> np.ndarray:
+    """The logits each clip is decided by (arg-max): emotions its corpus lacks banned (`corpus_labels`, see
+    `corpus_label_sets`), logit adjustment applied."""
     labels, datasets = np.asarray(rows["label"]), np.asarray(rows["dataset"])
     decided = np.array(logits, dtype=np.float64, copy=True)
     for name in set(datasets):
         mask = datasets == name
-        decided[mask] = decision_logits(logits[mask], allowed_labels(labels[mask]), prior, tau)
+        decided[mask] = decision_logits(logits[mask], allowed_labels(name, corpus_labels, labels[mask]), prior, tau)
     return decided
 
 
-def score(logits, rows, label_names, prior=None, tau: float = 1.0) -> dict:
-    """Metrics overall and per corpus, with banning per corpus, with and without logit adjustment."""
+def score(logits, rows, label_names, prior=None, tau: float = 1.0, *, corpus_labels) -> dict:
+    """Metrics overall and per corpus, with banning per corpus (its label set in `corpus_labels`, see
+    `corpus_label_sets`), with and without logit adjustment."""
     labels = np.asarray(rows["label"])
     datasets = np.asarray(rows["dataset"])
-    results = {"per_corpus": {}, "per_corpus_no_adjustment": {}}
+    results = {"per_corpus": {}, "per_corpus_no_adjustment": {}, "label_sets": {}}
     for name in sorted(set(datasets)):
         mask = datasets == name
-        allowed = allowed_labels(labels[mask])
+        allowed = results["label_sets"][str(name)] = allowed_labels(name, corpus_labels, labels[mask])
         results["per_corpus"][name] = evaluate_logits(logits[mask], labels[mask], label_names, allowed, prior, tau)
         results["per_corpus_no_adjustment"][name] = evaluate_logits(logits[mask], labels[mask], label_names, allowed)
-    results["overall"] = evaluate_logits(decided_logits(logits, rows, prior, tau), labels, label_names)
+    results["overall"] = evaluate_logits(decided_logits(logits, rows, prior, tau, corpus_labels=corpus_labels),
+                                         labels, label_names)
     return results
 
 
 def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment: bool = True,
-                   store_source_statistics: bool = False) -> dict:
-    """Scores of `model` on `rows`. With `store_source_statistics` (rows from the training domains, unseen
+                   store_source_statistics: bool = False, *, corpus_labels) -> dict:
+    """Scores of `model` on `rows`, each corpus judged on its label set in `corpus_labels` (`corpus_label_sets` of
+    the build `rows` come from). With `store_source_statistics` (rows from the training domains, unseen
     speakers), the mean and std of the pooled features are kept in the model config for later adaptation."""
     standardizing = store_source_statistics and model.config.feature_standardization != "none"
     if standardizing:  # its single-clip statistics are what is measured here: read the features as they come
@@ -86,7 +116,7 @@ def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment:
                                head.weight.detach().float().cpu().numpy(), head.bias.detach().float().cpu().numpy())
     prior = model.config.label_prior if logit_adjustment else None
     names = label_names(model)
-    results = score(logits, rows, names, prior, model.config.logit_adjustment_tau)
+    results = score(logits, rows, names, prior, model.config.logit_adjustment_tau, corpus_labels=corpus_labels)
     results["label_names"] = names
     return results
 

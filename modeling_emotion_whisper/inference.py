@@ -173,6 +173,70 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
     return results
 
 
+class RunningAdapter:
+    """Adapting to a stream of single calls (a call centre's calls, a user's recordings), held by the caller.
+
+    `predict_clips(..., adapt_to_inputs=True)` needs the whole group at once; a service scoring one call at a time
+    has no group. This object keeps the running mean and variance of the pooled features of every clip it has scored
+    and, once `min_clips` are in, scores each new clip standardized on them, exactly as `adapt_to_inputs` would
+    standardize it within all clips seen so far (itself included); before that, clips are scored plainly and marked
+    `"adapted": False`. Opt-in and explicit: the pipeline and `predict_clips` stay stateless; one adapter per stream
+    (a speaker, a channel), not shared across threads. `state_dict()` / `load_state_dict()` carry it across restarts.
+
+        adapter = RunningAdapter(model, extractor)          # or RunningAdapter(OnnxScorer("onnx-base"))
+        for call in calls:
+            result = adapter(call)                          # {"label", "scores", "duration", "adapted"}
+    """
+
+    def __init__(self, model, extractor=None, min_clips: int = MIN_ADAPTATION_CLIPS, logit_adjustment: bool = False):
+        from .adaptation import source_statistics
+
+        if min_clips < 2:
+            raise ValueError(f"min_clips must be at least 2 (a standard deviation needs two clips), got {min_clips}")
+        self.scorer = as_scorer(model, extractor)
+        self.min_clips, self.logit_adjustment = min_clips, logit_adjustment
+        self.source = source_statistics(self.scorer.config)
+        self.weight, self.bias = self.scorer.head()
+        width = self.weight.shape[1]
+        self.count, self.total, self.squares = 0, np.zeros(width), np.zeros(width)
+
+    def __call__(self, source) -> dict:
+        """Score one clip (a path, or a mono 16 kHz array) and add it to the statistics. A clip that cannot be
+        scored raises its AudioError and leaves the statistics as they were."""
+        from .adaptation import standardization_map
+
+        (result,) = predict_clips(self.scorer, None, [source], logit_adjustment=self.logit_adjustment,
+                                  return_raw=True)
+        features = np.asarray(result.pop("features"), dtype=np.float64)
+        self.count += 1
+        self.total += features
+        self.squares += features * features
+        result["adapted"] = self.count >= self.min_clips
+        if result["adapted"]:
+            mean = self.total / self.count
+            std = np.sqrt(np.maximum(self.squares / self.count - mean * mean, 0.0))
+            shift = standardization_map(mean, std, *self.source)
+            z = features * np.asarray(shift["feature_scale"]) + np.asarray(shift["feature_shift"])
+            logits = (z @ self.weight.T + self.bias).astype(np.float32)
+            if self.logit_adjustment:
+                logits = self.scorer.adjust(logits[None])[0]
+            values = scores(logits, getattr(self.scorer.config, "emotion_loss", "soft_ce"))
+            result.update(logits=logits, label=self.scorer.labels[int(values.argmax())],
+                          scores={n: float(v) for n, v in zip(self.scorer.labels, values)})
+        del result["logits"]
+        return result
+
+    def state_dict(self) -> dict:
+        return {"count": self.count, "sum": self.total.tolist(), "sum_of_squares": self.squares.tolist()}
+
+    def load_state_dict(self, state: dict):
+        if len(state["sum"]) != self.total.size:
+            raise ValueError(f"the saved statistics have {len(state['sum'])} features, this model {self.total.size}: "
+                             "they belong to another model")
+        self.count = int(state["count"])
+        self.total, self.squares = np.asarray(state["sum"], float), np.asarray(state["sum_of_squares"], float)
+
+
 def _adapt_to_inputs(scorer, results, keys, min_clips, logit_adjustment):
     """Replace each result's logits by those of the model standardized on its group's pooled features."""
     from .adaptation import source_statistics, speaker_standardize

@@ -3,7 +3,8 @@
 Paper 2.1: labels are harmonized after Shaver et al. (1987), whose prototype hierarchy puts each emotion word under
 one of a few basic categories (love, joy, surprise, anger, sadness, fear); a word that is a weaker or partial member
 of a category maps there with a weight below 1 (the paper's example: contempt -> disgust, 0.5). Paper 2.2: samples
-whose summed emotion score is below their dataset's mean are smoothed towards a flat distribution.
+whose summed emotion score is below their dataset's mean are smoothed towards a flat distribution; for corpora whose
+scores are vote shares the intensity is the raters' agreement instead (`intensity`).
 """
 
 from collections.abc import Iterable, Mapping
@@ -76,10 +77,26 @@ def harmonize(source: Mapping[str, float]) -> np.ndarray:
 
 
 SMOOTHING_TARGETS = ("uniform", "neutral")
+INTENSITY_MEASURES = ("sum", "agreement")
 
 
-def neutral_smoothing(scores: np.ndarray, mean_intensity: float, target: str = "uniform") -> np.ndarray:
-    """Paper 2.2 for one sample: if E_i = sum_j e_j < E_bar, alpha = min(|E_bar - E_i| / E_bar, 0.45) and
+def intensity(scores: np.ndarray, measure: str = "sum") -> float:
+    """E_i of paper 2.2, how clearly a sample shows its emotion. "sum" (the paper): its summed emotion scores, for
+    plain labels (1, or a table weight below 1) and rated intensities. "agreement": its top emotion's score, for
+    corpora whose scores are shares of the raters' votes (IEMOCAP, MSP-Podcast, MSP-IMPROV). Shares sum to 1 however
+    the raters split, so their sum falls below 1 only when votes go to a label weighted below 1 (contempt, frustration)
+    and smoothing would fire on those clips alone; the top share is what a vote says of intensity: 1 when the raters
+    agree, lower the more they split (a unanimous plain label scores the same under both measures)."""
+    if measure not in INTENSITY_MEASURES:
+        raise ValueError(f"intensity measure must be one of {INTENSITY_MEASURES}, got {measure!r}")
+    scores = np.asarray(scores, dtype=np.float64)
+    return float(scores.max()) if measure == "agreement" else float(scores.sum())
+
+
+def neutral_smoothing(scores: np.ndarray, mean_intensity: float, target: str = "uniform",
+                      measure: str = "sum") -> np.ndarray:
+    """Paper 2.2 for one sample: if E_i = sum_j e_j < E_bar (E_i the top e_j with `measure` "agreement", see
+    `intensity`), alpha = min(|E_bar - E_i| / E_bar, 0.45) and
     e'_j = e_j (1 - alpha) + (1 - e_j) alpha / M (target "uniform", the paper's formula as written). Target
     "neutral" follows the paper's stated intent ("boosting the weight of neutral") instead: e'_j = e_j (1 - alpha)
     and neutral gains alpha. The primary emotion is kept: if the arg-max of e' differs from that of e, neutral's
@@ -87,10 +104,10 @@ def neutral_smoothing(scores: np.ndarray, mean_intensity: float, target: str = "
     if target not in SMOOTHING_TARGETS:
         raise ValueError(f"neutral smoothing target must be one of {SMOOTHING_TARGETS}, got {target!r}")
     scores = np.asarray(scores, dtype=np.float64)
-    intensity = scores.sum()
-    if mean_intensity <= 0 or intensity >= mean_intensity:
+    own = intensity(scores, measure)
+    if mean_intensity <= 0 or own >= mean_intensity:
         return scores.copy()
-    alpha = min(abs(mean_intensity - intensity) / mean_intensity, MAX_ALPHA)
+    alpha = min(abs(mean_intensity - own) / mean_intensity, MAX_ALPHA)
     if target == "neutral":
         smoothed = scores * (1 - alpha)
         smoothed[NEUTRAL] += alpha
@@ -102,13 +119,14 @@ def neutral_smoothing(scores: np.ndarray, mean_intensity: float, target: str = "
     return smoothed
 
 
-def soft_labels(score_rows: Iterable[np.ndarray], smoothing: bool = True, target: str = "uniform") -> np.ndarray:
+def soft_labels(score_rows: Iterable[np.ndarray], smoothing: bool = True, target: str = "uniform",
+                measure: str = "sum") -> np.ndarray:
     """Emotion scores of one dataset (n, 8) -> soft labels (n, 8) summing to 1, neutral-smoothed (towards `target`)
-    against the dataset's mean intensity."""
+    against the dataset's mean intensity (`measure`: see `intensity`; the corpus says which, Corpus.intensity)."""
     rows = np.asarray(list(score_rows), dtype=np.float64).reshape(-1, len(EMOTIONS))
     if smoothing and len(rows):
-        mean = float(rows.sum(axis=1).mean())
-        rows = np.stack([neutral_smoothing(row, mean, target) for row in rows])
+        mean = float(np.mean([intensity(row, measure) for row in rows]))
+        rows = np.stack([neutral_smoothing(row, mean, target, measure) for row in rows])
     totals = rows.sum(axis=1, keepdims=True)
     if (totals <= 0).any():
         raise ValueError("a sample has no emotion score; its source labels map to nothing")

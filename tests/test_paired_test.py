@@ -21,6 +21,8 @@ def test_mcnemar_exact_p_values():
 def test_decisions_ban_absent_emotions_and_refuse_other_clips(tmp_path):
     from datasets import Dataset
 
+    from modeling_emotion_whisper.evaluation import corpus_label_sets
+
     rows = Dataset.from_dict({"path": ["a.wav", "b.wav", "c.wav"], "label": [0, 1, 5],
                               "dataset": ["x", "x", "y"]})
     logits = np.zeros((3, 8), dtype=np.float32)
@@ -31,8 +33,8 @@ def test_decisions_ban_absent_emotions_and_refuse_other_clips(tmp_path):
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text(json.dumps({"label_prior": None}))
     np.savez(tmp_path / "out.npz", logits=logits, paths=np.asarray(rows["path"]))
-    right = paired_test.correct(tmp_path / "model", tmp_path / "out.npz", rows)
+    right = paired_test.correct(tmp_path / "model", tmp_path / "out.npz", rows, corpus_label_sets(rows))
     assert right.tolist() == [True, True, True]
     np.savez(tmp_path / "other.npz", logits=logits, paths=np.asarray(["a.wav", "c.wav", "b.wav"]))
     with pytest.raises(SystemExit, match="other clips"):
-        paired_test.correct(tmp_path / "model", tmp_path / "other.npz", rows)
+        paired_test.correct(tmp_path / "model", tmp_path / "other.npz", rows, corpus_label_sets(rows))

@@ -104,6 +104,35 @@ def test_evaluate_model_writes_table_json_and_confusion_png(setup):
         assert adapted["adaptation"] == method and adapted["per_corpus"]["savee"]["n"] == 84
 
 
+def test_a_validation_subset_is_judged_on_the_corpus_emotions(setup):
+    """--max_eval_clips draws a few clips, which hold only some of SAVEE's seven emotions: banning keeps all seven."""
+    import numpy as np
+    from datasets import load_from_disk
+    from transformers import WhisperFeatureExtractor
+
+    import train
+    from modeling_emotion_whisper import WhisperForEmotionClassification
+    from modeling_emotion_whisper.evaluation import predict_logits
+    from modeling_emotion_whisper.metrics import evaluate_logits
+    from modeling_emotion_whisper.packing import ClipCollator
+
+    out = setup / "subset-eval"
+    train.main([str(setup / "tiny.yaml"), "--output_dir", str(out), "--max_steps", "2", "--save_steps", "100",
+                "--max_eval_clips", "4"])
+    evaluation = json.loads((out / "final" / "eval_results.json").read_text())
+    data = load_from_disk(str(setup / "data"))
+    savee = sorted(set(data["train"]["label"]) | set(data["validation"]["label"]))
+    clips = data["validation"].shuffle(seed=0).select(range(4))  # train.py's draw (seed 0 in tiny.yaml)
+    assert len(set(clips["label"])) < len(savee) == 7
+    model = WhisperForEmotionClassification.from_pretrained(out / "final").eval()
+    logits = predict_logits(model, clips, ClipCollator(WhisperFeatureExtractor(feature_size=80,
+                                                                               return_attention_mask=True)))
+    expected = evaluate_logits(logits, np.asarray(clips["label"]), evaluation["label_names"], savee,
+                               model.config.label_prior, model.config.logit_adjustment_tau)
+    assert evaluation["per_corpus"]["savee"]["confusion_matrix"] == expected["confusion_matrix"]
+    assert evaluation["label_sets"] == {"savee": savee}
+
+
 def test_two_process_cpu_launch(setup):
     out = setup / "ddp"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -114,6 +143,45 @@ def test_two_process_cpu_launch(setup):
     resolved = json.loads((out / "run_config.json").read_text())
     assert resolved["world_size"] == 2
     assert (out / "final" / "model.safetensors").exists()
+
+
+def test_two_process_group_statistics_stay_identical(setup):
+    """Per-speaker standardization tracks each group's statistics in training forwards; the two ranks see different
+    clips, so without synchronization their statistics (and so what the head reads) drift apart."""
+    out = setup / "ddp-groups"
+    out.mkdir()
+    script = out / "train_and_dump.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "import torch\n"
+        "import train\n"
+        "from modeling_emotion_whisper.trainer import end_distributed\n"
+        "trainer = train.main(sys.argv[1:])\n"
+        "model = trainer.model\n"
+        "torch.save({'start': model.start_statistics, 'mean': model.group_mean.cpu(), 'var': model.group_var.cpu()},\n"
+        f"           {str(out)!r} + f'/groups-{{trainer.args.process_index}}.pt')\n"
+        "end_distributed()\n")
+    # the statistics each rank starts from, to check that training moved them
+    (out / "sitecustomize.py").write_text(
+        "import modeling_emotion_whisper.modeling_emotion_whisper as m\n"
+        "setter = m.WhisperForEmotionClassification.set_group_statistics\n"
+        "def keep(self, mean, var, group_of_domain):\n"
+        "    setter(self, mean, var, group_of_domain)\n"
+        "    self.start_statistics = None if mean is None else (self.group_mean.clone(), self.group_var.clone())\n"
+        "m.WhisperForEmotionClassification.set_group_statistics = keep\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(out), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               str(script), str(setup / "tiny.yaml"), "--output_dir", str(out / "run"), "--max_steps", "4",
+               "--save_steps", "100", "--feature_standardization", "speaker", "--augment_p", "0"]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    ranks = [torch.load(out / f"groups-{rank}.pt") for rank in (0, 1)]
+    start_mean, start_var = ranks[0]["start"]
+    assert not torch.allclose(ranks[0]["mean"], start_mean)  # training updated them
+    for key in ("mean", "var"):
+        torch.testing.assert_close(ranks[0][key], ranks[1][key], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)

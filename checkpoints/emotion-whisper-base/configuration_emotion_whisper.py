@@ -52,6 +52,15 @@ def _check(config):
             raise ValueError("label_prior must be non-negative and sum to a positive number")
 
 
+def _with_label_map(config, diff: dict) -> dict:
+    # transformers leaves a label map equal to its own default (LABEL_0, LABEL_1) out of the saved file, and a file
+    # without one reads as the 8 emotions here: a binary head would reload as 8 classes and fail to load its weights.
+    id2label = {int(key): name for key, name in config.id2label.items()}
+    diff["id2label"] = id2label
+    diff["label2id"] = dict(config.label2id) if config.label2id else {name: i for i, name in id2label.items()}
+    return diff
+
+
 _DOC = """
 A [`WhisperConfig`] (only its encoder settings are used) plus every setting of the emotion and domain heads,
 so that `from_pretrained` rebuilds the whole model from this file.
@@ -143,6 +152,9 @@ if dataclasses.is_dataclass(WhisperConfig):
             super().__post_init__(**kwargs)
             _check(self)
 
+        def to_diff_dict(self):
+            return _with_label_map(self, super().to_diff_dict())
+
 else:  # transformers with keyword-argument configs
 
     class EmotionWhisperConfig(WhisperConfig):
@@ -158,6 +170,9 @@ else:  # transformers with keyword-argument configs
             for name, value in settings.items():
                 setattr(self, name, value)
             _check(self)
+
+        def to_diff_dict(self):
+            return _with_label_map(self, super().to_diff_dict())
 
 
 __all__ = ["EMOTIONS", "STANDARDIZATION_LEVELS", "EmotionWhisperConfig", "head_input_size"]

@@ -34,6 +34,51 @@ except ImportError:  # transformers 4.x
         copy_ = staticmethod(lambda tensor, other: tensor.copy_(other))
 
 _TAKES_HEAD_MASK = "layer_head_mask" in inspect.signature(WhisperEncoderLayer.forward).parameters
+# Keys of the parts a caller may replace on purpose (ignore_mismatched_sizes=True): the heads and the layer weights.
+_HEAD_KEYS = ("emotion_head.", "domain_head.", "frame_head.", "layer_weights")
+
+
+def _is_tracing() -> bool:
+    """torch.export, torch.compile or torch.jit tracing: shapes must not depend on tensor values there."""
+    compiler = getattr(torch, "compiler", None)
+    return bool(torch.jit.is_tracing()
+                or getattr(compiler, "is_exporting", lambda: False)()
+                or getattr(compiler, "is_compiling", lambda: False)())
+
+
+def _refuse_unfitting_weights(source, config, info: dict, heads_may_change: bool):
+    """Raise if loading left parameters random or dropped trained ones. transformers only logs this, and a model
+    with a random encoder layer or head still answers, just wrongly."""
+    # 4.x reports lists, 5.x sets; mismatched entries are (key, shape in the checkpoint, shape in the model)
+    problems = {
+        "missing (left random)": set(info.get("missing_keys") or ()),
+        "unexpected (dropped)": set(info.get("unexpected_keys") or ()),
+        "resized (left random)": {entry[0] for entry in info.get("mismatched_keys") or ()},
+    }
+    if heads_may_change:
+        problems = {kind: {k for k in keys if not k.startswith(_HEAD_KEYS)} for kind, keys in problems.items()}
+    if not any(problems.values()):
+        return
+    lines = []
+    for kind, keys in problems.items():
+        if keys:
+            shown = ", ".join(sorted(keys)[:6]) + (f", ... ({len(keys)} in all)" if len(keys) > 6 else "")
+            lines.append(f"  {kind}: {shown}")
+
+    def layers(keys):
+        return {int(k.split(".")[2]) for k in keys if k.startswith("encoder.layers.") and k.split(".")[2].isdigit()}
+
+    missing_layers, extra_layers = layers(problems["missing (left random)"]), layers(problems["unexpected (dropped)"])
+    if missing_layers or extra_layers:
+        held = (set(range(config.encoder_layers)) - missing_layers) | extra_layers
+        lines.append(f"  config.json says encoder_layers={config.encoder_layers}; the weights hold {len(held)} layers")
+    raise ValueError(
+        f"{source}: the weights do not fit the model its config describes:\n" + "\n".join(lines) + "\n"
+        "Make config.json describe the weights (e.g. its encoder_layers, num_domains, frame_head), or save the folder "
+        "again from the model it came from. To start new heads on a trained encoder on purpose (another label set, "
+        "a new domain or frame head), pass ignore_mismatched_sizes=True; to start from a Whisper checkpoint, use "
+        "WhisperForEmotionClassification.from_whisper."
+    )
 
 # Files saved next to the weights besides configuration and modeling (see `save_pretrained`).
 PIPELINE_FILE = "pipeline_emotion_whisper.py"
@@ -64,8 +109,16 @@ class EmotionWhisperOutput(ModelOutput):
         domain_logits (`torch.FloatTensor` of shape `(num_segments or batch, num_domains)`, when a domain head exists):
             Domain logits of each segment (or each clip when there are no segment ids).
         emotion_loss, domain_loss (`torch.FloatTensor` of shape `()`, when their labels are given).
+        frame_loss (`torch.FloatTensor` of shape `()`, when `labels` are given and `config.frame_head` is set):
+            The same emotion loss for the frame head's scores of each segment (or clip): the frame head of a refitted
+            model is trained on every path that changes the encoder, so that timelines agree with clip scores.
+            Included in `emotion_loss` and `loss`.
         hidden_states (`tuple(torch.FloatTensor)`, when `output_hidden_states=True`):
             Input embeddings and the output of every encoder layer, each `(batch, frames, d_model)`.
+        attentions (`tuple(torch.FloatTensor)`, when `output_attentions=True` and attention is "eager"):
+            Attention weights of every encoder layer after the softmax, each `(batch, heads, frames, frames)`;
+            padded frames get weight 0. Other attention implementations compute no weights (transformers warns and
+            leaves this None).
     """
 
     loss: torch.FloatTensor | None = None
@@ -77,7 +130,9 @@ class EmotionWhisperOutput(ModelOutput):
     domain_logits: torch.FloatTensor | None = None
     emotion_loss: torch.FloatTensor | None = None
     domain_loss: torch.FloatTensor | None = None
+    frame_loss: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 class _GradientReversal(torch.autograd.Function):
@@ -160,14 +215,19 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
     def set_adaptation(self, adaptation: dict | None):
         """Unsupervised adaptation to a target domain, applied in every forward until cleared with None:
         `feature_scale`/`feature_shift` (head_input_size) map the encoder output affinely before the heads;
-        `logit_shift` (num_labels) is added to the emotion logits. See modeling_emotion_whisper.adaptation."""
+        `logit_shift` (num_labels) is added to the emotion logits; `target_prior` (num_labels) marks a prior
+        adaptation, whose shift already replaced the training prior, so forward adjusts no logits while it is set.
+        See modeling_emotion_whisper.adaptation."""
         if adaptation is None:
             self.adaptation = None
             return
-        known = {"feature_scale", "feature_shift", "logit_shift"}
+        known = {"feature_scale", "feature_shift", "logit_shift", "target_prior"}
         tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in adaptation.items() if k in known}
         sizes = {"feature_scale": self.head_input_size, "feature_shift": self.head_input_size,
-                 "logit_shift": self.config.num_labels}
+                 "logit_shift": self.config.num_labels, "target_prior": self.config.num_labels}
+        if "target_prior" in tensors and "logit_shift" not in tensors:
+            raise ValueError("a prior adaptation (target_prior) needs its logit_shift: estimate it with "
+                             "modeling_emotion_whisper.adaptation.estimate('prior', ...)")
         for key, value in tensors.items():
             if value.shape != (sizes[key],):
                 raise ValueError(f"adaptation {key} has shape {tuple(value.shape)}, expected ({sizes[key]},)")
@@ -204,6 +264,17 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         device = self.emotion_head.weight.device
         return mean.to(device), std.clamp(min=1e-5).to(device)
 
+    def head_input(self, hidden, frame_segments=None, domain_labels=None):
+        """What the emotion head reads, from encoder output `hidden` (..., head_input_size): an adaptation's affine
+        map (statistics of a group of inputs), else the model's own standardization, else `hidden` itself. Outside
+        training every map is affine per dimension, so applying it to pooled features equals pooling the mapped frames:
+        code that trains the head on cached pooled features (few-shot) feeds it exactly what `forward` does."""
+        if self.adaptation is not None and "feature_scale" in self.adaptation:
+            return hidden * self.adaptation["feature_scale"].to(hidden) + self.adaptation["feature_shift"].to(hidden)
+        if self.config.feature_standardization != "none":
+            return self._standardize(hidden, frame_segments, domain_labels)
+        return hidden
+
     def _standardize(self, hidden, frame_segments, domain_labels):
         """z-score every frame: in training with its packed clip's group statistics (tracked afterwards), otherwise
         with `standardization_statistics()`."""
@@ -221,19 +292,39 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
 
     @torch.no_grad()
     def _track_groups(self, pooled, groups):
-        """Running update of each group's mean and variance from its clips in this batch."""
+        """Running update of each group's mean and variance from its clips in this batch: under torch.distributed
+        (world size > 1), from the clips of every rank's batch, so that all ranks keep identical statistics; each rank
+        updating from its own clips alone let them drift apart (issue 30.5). Every rank calls this once per training
+        forward, in step (DDP runs the same number of forwards everywhere), as the collectives need."""
         count = torch.zeros(self.group_mean.shape[0], device=pooled.device).index_add_(
             0, groups, torch.ones_like(groups, dtype=torch.float32))
+        sums = torch.zeros_like(self.group_mean).index_add_(0, groups, pooled)
+        distributed = (torch.distributed.is_available() and torch.distributed.is_initialized()
+                       and torch.distributed.get_world_size() > 1)
+        if distributed:
+            torch.distributed.all_reduce(count)
         present = count > 0
+        # only the groups some rank saw travel: all of them would be groups x head_input_size x 2 floats every step
+        moments = torch.cat([sums[present], torch.zeros_like(self.group_mean).index_add_(
+            0, groups, pooled * pooled)[present]], dim=1)
+        if distributed:
+            torch.distributed.all_reduce(moments)
         n = count[present][:, None]
-        batch_mean = torch.zeros_like(self.group_mean).index_add_(0, groups, pooled)[present] / n
-        batch_square = torch.zeros_like(self.group_mean).index_add_(0, groups, pooled * pooled)[present] / n
+        batch_mean, batch_square = (moments / n).split(self.group_mean.shape[1], dim=1)
         rate = 1 - (1 - self.config.standardization_momentum) ** n
         old_mean = self.group_mean[present]
         mean = (1 - rate) * old_mean + rate * batch_mean
         square = (1 - rate) * (self.group_var[present] + old_mean * old_mean) + rate * batch_square
         self.group_mean[present] = mean
         self.group_var[present] = (square - mean * mean).clamp(min=1e-6)
+
+    def get_input_embeddings(self) -> nn.Module:
+        # Whisper's encoder names its first convolution its input embedding (hooks such as
+        # enable_input_require_grads attach there)
+        return self.encoder.conv1
+
+    def set_input_embeddings(self, value: nn.Module):
+        self.encoder.conv1 = value
 
     def freeze_conv_stem(self):
         """Stop gradients into the two input convolutions (paper 2.5)."""
@@ -257,9 +348,15 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        model = super().from_pretrained(*args, **kwargs)
+        """transformers' `from_pretrained`, except that weights which do not fit the config are refused: a
+        missing or extra encoder layer always, a missing, extra or resized head unless `ignore_mismatched_sizes=True`
+        (the way to start new heads on a trained encoder on purpose)."""
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        _refuse_unfitting_weights(source, model.config, info, heads_may_change=kwargs.get("ignore_mismatched_sizes"))
         model.apply_freezing()  # loading replaces the parameters, and with them requires_grad
-        return model
+        return (model, info) if wants_info else model
 
     @classmethod
     def from_whisper(cls, name_or_path: str, revision: str | None = None, token=None, **config_overrides):
@@ -289,9 +386,10 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         model.config.base_model = str(name_or_path)
         return model
 
-    def _encode(self, input_features, mel_mask, output_hidden_states):
+    def _encode(self, input_features, mel_mask, output_hidden_states, output_attentions=False):
         """Masked Whisper encoder. mel_mask: (batch, mel_frames) bool. Returns hidden (batch, frames, d_model),
-        frame mask (batch, frames) and the tuple of hidden states."""
+        frame mask (batch, frames), the tuple of hidden states and the tuple of attention weights (None unless
+        asked for and computed: sdpa computes none)."""
         enc = self.encoder
         input_features = input_features.to(enc.conv1.weight.dtype)
         keep = mel_mask[:, None, :].to(input_features.dtype)
@@ -308,14 +406,31 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         additive = additive.masked_fill(~frame_mask, torch.finfo(x.dtype).min)[:, None, None, :]
         additive = additive.expand(-1, 1, n_frames, n_frames)
         hidden_states = (x,) if output_hidden_states else None
+        attentions = () if output_attentions else None
+        # transformers 4.x layers take a head mask; every release passes output_attentions on to the attention module
+        layer_kwargs = {"layer_head_mask": None} if _TAKES_HEAD_MASK else {}
+        if output_attentions:
+            layer_kwargs["output_attentions"] = True
         for layer in enc.layers:
+            weights = []
             if not (self.training and enc.layerdrop > 0 and torch.rand([]) < enc.layerdrop):
-                # transformers 4.x layers take a head mask; releases before ~5.6 return (hidden, attentions)
-                out = layer(x, additive, layer_head_mask=None) if _TAKES_HEAD_MASK else layer(x, additive)
+                # Releases before ~5.6 return (hidden, attentions), later ones the hidden states alone: the weights
+                # are read where every release has them, as the second output of the layer's attention module.
+                hook = (layer.self_attn.register_forward_hook(lambda module, args, out: weights.append(out[1]))
+                        if output_attentions else None)
+                try:
+                    out = layer(x, additive, **layer_kwargs)
+                finally:
+                    if hook is not None:
+                        hook.remove()
                 x = out[0] if isinstance(out, tuple) else out
             if output_hidden_states:  # a dropped layer passes its input on: one state per layer, always
                 hidden_states = hidden_states + (x,)
-        return enc.layer_norm(x), frame_mask, hidden_states
+            if output_attentions:  # a dropped layer attends nowhere: None in its place, as transformers 4.x did
+                attentions = attentions + (weights[0] if weights else None,)
+        if attentions is not None and all(layer_weights is None for layer_weights in attentions):
+            attentions = None  # an implementation without weights (sdpa); transformers has warned about it
+        return enc.layer_norm(x), frame_mask, hidden_states, attentions
 
     @staticmethod
     def _pool_segments(hidden, frame_segments):
@@ -374,6 +489,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         trim_padding: bool = True,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
     ) -> EmotionWhisperOutput:
         r"""
@@ -398,7 +514,10 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                 Subtract tau * log(prior) from the returned logits. Losses always use the raw logits.
             trim_padding (`bool`, defaults to `True`):
                 Drop mel frames that are padding in every row before the encoder. The answer is the same either way
-                (padding is masked); False spends the full compute, as a padded pipeline does.
+                (padding is masked); False spends the full compute, as a padded pipeline does. Never trimmed under
+                torch.export, torch.compile or torch.jit tracing, where shapes cannot depend on the mask's values.
+            output_attentions (`bool`, *optional*, defaults to `config.output_attentions`):
+                Return every layer's attention weights (`attentions`); only "eager" attention computes them.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if input_features.dim() != 3 or input_features.shape[1] != self.config.num_mel_bins:
@@ -429,14 +548,17 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                                   device=input_features.device)
         mel_mask = mel_mask.to(input_features.device)
         # Frames padded in every row carry nothing: drop them, so a short clip padded to 30 s costs its own length.
-        used = int(mel_mask.any(dim=0).nonzero().max()) + 1 if trim_padding and mel_mask.any() else mel_mask.shape[1]
+        trim = trim_padding and not _is_tracing()
+        used = int(mel_mask.any(dim=0).nonzero().max()) + 1 if trim and mel_mask.any() else mel_mask.shape[1]
         input_features, mel_mask = input_features[..., :used], mel_mask[:, :used]
         if segment_ids is not None:
             segment_ids = segment_ids[:, :used].to(input_features.device)
 
         wants_states = bool(output_hidden_states or self.config.output_hidden_states)
         every_state = self.layer_weights is not None or self.config.layer_concatenation
-        hidden, frame_mask, hidden_states = self._encode(input_features, mel_mask, wants_states or every_state)
+        wants_attentions = bool(output_attentions or getattr(self.config, "output_attentions", False))
+        hidden, frame_mask, hidden_states, attentions = self._encode(input_features, mel_mask,
+                                                                     wants_states or every_state, wants_attentions)
         final_output = hidden
         if self.layer_weights is not None:  # SUPERB-style: every hidden state, the final output in place of the last
             stack = torch.stack([*hidden_states[:-1], hidden], dim=0)
@@ -446,15 +568,8 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         elif self.config.layer_concatenation:  # the probe's view: every hidden state side by side
             hidden = torch.cat([*hidden_states[:-1], hidden], dim=-1)
             hidden_states = hidden_states if wants_states else None
-        # An adaptation (statistics of a group of inputs) replaces the model's own standardization.
         frame_segments = segment_ids[:, ::2] if segment_ids is not None else None
-        features = hidden
-        if self.adaptation is not None and "feature_scale" in self.adaptation:
-            scale = self.adaptation["feature_scale"].to(hidden)
-            features = hidden * scale + self.adaptation["feature_shift"].to(hidden)
-        elif self.config.feature_standardization != "none":
-            features = self._standardize(hidden, frame_segments, domain_labels)
-        features = self.dropout(features)
+        features = self.dropout(self.head_input(hidden, frame_segments, domain_labels))
         frame_logits = self.emotion_head(features) if self.frame_head is None else self.frame_head(final_output)
         weights = frame_mask.to(frame_logits.dtype)[..., None]
         mean_over_frames = lambda x: (x * weights).sum(1) / weights.sum(1).clamp(min=1)  # noqa: E731
@@ -474,9 +589,21 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             domain_input = grad_reverse(pooled) if self.config.domain_gradient_reversal else pooled
             domain_logits = self.domain_head(domain_input)
 
-        emotion_loss = domain_loss = loss = None
+        emotion_loss = domain_loss = frame_loss = loss = None
         if labels is not None:
             emotion_loss = self.emotion_loss_fn(segment_logits if segment_logits is not None else logits, labels)
+            if self.frame_head is not None:
+                # Frames have a head of their own (the clip head was refitted): it learns from the same labels on the
+                # segment means of the final layer (a linear head's mean over frames), or it would keep scoring
+                # frames of an encoder that no longer exists, or stay random after a new head was made.
+                if frame_segments is not None:
+                    final_pooled = self._pool_segments(final_output, frame_segments)
+                else:
+                    final_pooled = mean_over_frames(final_output)
+                    if window_counts is not None:
+                        (final_pooled,) = self._pool_windows(frame_mask, window_counts, final_pooled)
+                frame_loss = self.emotion_loss_fn(self.frame_head(final_pooled), labels)
+                emotion_loss = emotion_loss + frame_loss
             loss = emotion_loss
         if domain_labels is not None and domain_logits is not None:
             domain_loss = nn.functional.cross_entropy(
@@ -490,7 +617,9 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             logits, frame_logits = logits + shift, frame_logits + shift
             segment_logits = segment_logits + shift if segment_logits is not None else None
         adjust = self.config.apply_logit_adjustment if apply_logit_adjustment is None else apply_logit_adjustment
-        if adjust:
+        # A prior adaptation's shift (log target prior - log training prior) already took the training prior out;
+        # adjusting too would remove it a second time (adaptation.py, "Prior adaptation and logit adjustment").
+        if adjust and not (self.adaptation is not None and "target_prior" in self.adaptation):
             logits, frame_logits = self.adjust_logits(logits), self.adjust_logits(frame_logits)
             if segment_logits is not None:
                 segment_logits = self.adjust_logits(segment_logits)
@@ -498,7 +627,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         output = EmotionWhisperOutput(
             loss=loss, logits=logits, frame_logits=frame_logits, frame_mask=frame_mask, pooled_features=clip_hidden,
             segment_logits=segment_logits, domain_logits=domain_logits, emotion_loss=emotion_loss,
-            domain_loss=domain_loss, hidden_states=hidden_states,
+            domain_loss=domain_loss, frame_loss=frame_loss, hidden_states=hidden_states, attentions=attentions,
         )
         return output if return_dict else output.to_tuple()
 

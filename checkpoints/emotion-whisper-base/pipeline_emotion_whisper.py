@@ -7,13 +7,14 @@ of its 30 s windows. Saved next to the model; loaded by `pipeline(..., trust_rem
 """
 
 import json
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
-from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
+from transformers.pipelines.pt_utils import KeyDataset, PipelineDataset, PipelineIterator
 from transformers.utils import ModelOutput
 
 from .audio import SAMPLING_RATE, load_audio, prepare_waveform
@@ -33,11 +34,32 @@ def collate_clips(items):
             "window_counts": torch.cat([item["window_counts"] for item in items])}
 
 
+def read_undecoded(inputs):
+    """A KeyDataset over a datasets Audio column that datasets cannot decode (datasets 5 decodes with torchcodec,
+    which needs FFmpeg's libraries): read the column undecoded, {"path", "bytes"} per row, which `preprocess` decodes
+    with soundfile. Anything else is returned as it is."""
+    if not isinstance(inputs, KeyDataset) or not hasattr(inputs.dataset, "cast_column"):
+        return inputs
+    feature = (getattr(inputs.dataset, "features", None) or {}).get(inputs.key)
+    if type(feature).__name__ != "Audio" or not getattr(feature, "decode", False):
+        return inputs
+    # Imported already, as a Dataset was given; an import statement would make transformers require datasets for
+    # every use of this saved pipeline (trust_remote_code checks the file's imports).
+    datasets = sys.modules.get("datasets")
+    # datasets before 4 decoded with soundfile itself and has no such flag: its decoded rows are fine as they are
+    if datasets is None or getattr(datasets.config, "TORCHCODEC_AVAILABLE", True):
+        return inputs
+    return KeyDataset(inputs.dataset.cast_column(inputs.key, datasets.Audio(decode=False)), inputs.key)
+
+
 class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.device.type == "cpu" and self.model.dtype in (torch.float16, torch.bfloat16):
             self.model.float()  # the release is stored in float16; CPUs compute it slowly and less exactly
+
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(read_undecoded(inputs), *args, **kwargs)
 
     def check_model_type(self, supported_models):
         pass  # remote-code models are not in transformers' static table; the task is ours by construction
@@ -58,11 +80,19 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
 
     def preprocess(self, inputs):
         rate = self.feature_extractor.sampling_rate
+        if hasattr(inputs, "get_all_samples"):  # a torchcodec AudioDecoder: a decoded datasets 5 Audio value
+            samples = inputs.get_all_samples()
+            inputs = {"array": samples.data, "sampling_rate": samples.sample_rate}
         if isinstance(inputs, (str, bytes, bytearray)) or hasattr(inputs, "read"):
             waveform = load_audio(inputs, rate)
+        elif isinstance(inputs, dict) and "sampling_rate" not in inputs and (
+                inputs.get("bytes") is not None or inputs.get("path") is not None):
+            # an undecoded datasets Audio value (Audio(decode=False)); its bytes, when present, are the audio itself
+            waveform = load_audio(inputs["bytes"] if inputs.get("bytes") is not None else inputs["path"], rate)
         elif isinstance(inputs, dict):
             if "sampling_rate" not in inputs or not ("raw" in inputs or "array" in inputs):
-                raise ValueError('A dict input needs "sampling_rate" and "raw" or "array" (the waveform).')
+                raise ValueError('A dict input needs "sampling_rate" and "raw" or "array" (the waveform), or the '
+                                 '"path" or "bytes" of an audio file (an undecoded datasets Audio value).')
             array = inputs.get("raw", inputs.get("array"))
             if isinstance(array, torch.Tensor):
                 array = array.cpu().numpy()
@@ -71,7 +101,8 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
             if isinstance(inputs, torch.Tensor):
                 inputs = inputs.cpu().numpy()
             if not isinstance(inputs, np.ndarray):
-                raise TypeError("Pass a file path, bytes, a numpy array at 16 kHz, or {'array': ..., 'sampling_rate': ...}")
+                raise TypeError("Pass a file path, bytes, a numpy array at 16 kHz, "
+                                "{'array': ..., 'sampling_rate': ...} or {'path': ..., 'bytes': ...}")
             waveform = prepare_waveform(inputs, rate, "input array", rate)
         features = clip_batch(self.feature_extractor, [waveform])  # the windowing rule of every clip scorer
         if self.dtype is not None:

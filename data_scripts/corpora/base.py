@@ -48,6 +48,9 @@ class Corpus:
     url: str
     layout: str  # the expected tree, quoted in errors
     items: Callable[[Path], list[Utterance]] = field(repr=False)
+    # How neutral smoothing reads a clip's intensity (modeling_emotion_whisper.labels.intensity): "sum" of its scores,
+    # or "agreement", the top score, for corpora whose scores are vote shares (they always sum to 1).
+    intensity: str = "sum"
 
     def prepare(self, root) -> list[Utterance]:
         """Check the folder, collect its utterances, fail loudly when nothing matches the published layout."""

@@ -57,5 +57,5 @@ CORPUS = Corpus(
     url="https://sail.usc.edu/iemocap/",
     layout="IEMOCAP_full_release/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav and "
            "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt",
-    items=items,
+    items=items, intensity="agreement",  # vote shares: see labels.intensity
 )

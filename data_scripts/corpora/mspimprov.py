@@ -53,5 +53,5 @@ CORPUS = Corpus(
     name="mspimprov", title="MSP-IMPROV", language="en", official_count=8438, license="MSP-IMPROV academic license",
     url="https://ecs.utdallas.edu/research/researchlabs/msp-lab/MSP-Improv.html",
     layout="MSP-IMPROV/session1/S01A/P/MSP-IMPROV-S01A-F01-P-FM01.wav and Evaluation.txt",
-    items=items,
+    items=items, intensity="agreement",  # vote shares: see labels.intensity
 )

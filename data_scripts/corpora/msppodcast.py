@@ -52,5 +52,5 @@ CORPUS = Corpus(
     name="msppodcast", title="MSP-Podcast", language="en", official_count=None,
     license="MSP-Podcast academic license", url="https://ecs.utdallas.edu/research/researchlabs/msp-lab/MSP-Podcast.html",
     layout="MSP-Podcast/Audios/MSP-PODCAST_0001_0008.wav and Labels/labels_consensus.csv",
-    items=items,
+    items=items, intensity="agreement",  # vote shares: see labels.intensity
 )

@@ -1,0 +1,59 @@
+"""RunningAdapter: adapting to a stream of single calls, exactly as adapting to the whole group seen so far."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import WhisperFeatureExtractor
+
+from conftest import synth_speech, tiny_config
+
+
+@pytest.fixture
+def model():
+    from modeling_emotion_whisper import WhisperForEmotionClassification
+
+    torch.manual_seed(0)
+    config = tiny_config(init_std=0.2, source_feature_mean=[0.1] * 32, source_feature_std=[0.5] * 32)
+    return WhisperForEmotionClassification(config).eval()
+
+
+def test_each_call_is_scored_as_adapt_to_inputs_scores_it_within_the_calls_so_far(model):
+    from modeling_emotion_whisper.inference import RunningAdapter, predict_clips
+
+    extractor = WhisperFeatureExtractor(feature_size=80, return_attention_mask=True)
+    calls = [synth_speech(0.5 + 0.1 * (i % 7), f0=110 + 25 * i, seed=i) for i in range(8)]
+    adapter = RunningAdapter(model, extractor, min_clips=5)
+    plain = predict_clips(model, extractor, calls)
+    for i, call in enumerate(calls):
+        result = adapter(call)
+        assert result["adapted"] == (i >= 4)
+        if i < 4:  # too few calls yet: the plain score
+            assert result["scores"] == pytest.approx(plain[i]["scores"], abs=1e-6)
+            continue
+        group = predict_clips(model, extractor, calls[: i + 1], adapt_to_inputs=True, min_clips=5)
+        expected = np.array(list(group[i]["scores"].values()))
+        np.testing.assert_allclose(list(result["scores"].values()), expected, atol=1e-4)
+        assert result["label"] == group[i]["label"]
+        assert not np.allclose(expected, list(plain[i]["scores"].values()), atol=1e-3)  # adapting changed it
+    # the statistics survive a restart
+    again = RunningAdapter(model, extractor, min_clips=5)
+    again.load_state_dict(adapter.state_dict())
+    extra = synth_speech(0.9, f0=300, seed=99)
+    assert again(extra)["scores"] == pytest.approx(adapter(extra)["scores"], abs=1e-6)
+
+
+def test_bad_calls_leave_the_statistics_alone_and_bad_settings_are_refused(model, tmp_path):
+    from modeling_emotion_whisper.audio import AudioError
+    from modeling_emotion_whisper.inference import RunningAdapter
+
+    extractor = WhisperFeatureExtractor(feature_size=80, return_attention_mask=True)
+    adapter = RunningAdapter(model, extractor, min_clips=3)
+    adapter(synth_speech(0.6))
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(AudioError):
+        adapter(str(tmp_path / "empty.wav"))
+    assert adapter.state_dict()["count"] == 1
+    with pytest.raises(ValueError, match="at least 2"):
+        RunningAdapter(model, extractor, min_clips=1)
+    with pytest.raises(ValueError, match="another model"):
+        adapter.load_state_dict({"count": 3, "sum": [0.0] * 5, "sum_of_squares": [0.0] * 5})
