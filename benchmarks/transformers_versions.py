@@ -10,6 +10,7 @@ Without --model, a tiny random model is saved with the current code. Needs PyPI 
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,26 +55,59 @@ def reference(model: Path) -> dict:
     return json.loads(rest.split(" ", 1)[1])
 
 
+def install(venv: Path, version: str) -> tuple[str | None, str, dict]:
+    """Install torch, the audio readers and that transformers: (an error or None, a note for the table, environment
+    variables the check needs)."""
+    python = str(venv / "bin" / "python")
+    base = [python, "-m", "pip", "install", "-q", "torch==2.13.0", "soundfile", "soxr"]
+    done = subprocess.run([*base, f"transformers=={version}"], capture_output=True, text=True)
+    if not done.returncode:
+        return None, "", {}
+    error = done.stderr.strip().splitlines()[-1][:150]
+    unavailable = re.search(r"No matching distribution found for ([A-Za-z0-9_.-]+)", done.stderr)
+    if not unavailable:
+        return error, "", {}
+    # transformers 5.25 requires kernels>=0.19.1, which the index may not have yet; kernels is an optional import
+    # everywhere else in transformers, so the remote code can still be tested, without it and saying so.
+    name = unavailable.group(1).lower()
+    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", f"transformers=={version}"],
+                          capture_output=True, text=True)
+    requires = subprocess.run([python, "-c", "import importlib.metadata as m; "
+                               "print('\\n'.join(m.requires('transformers') or []))"], capture_output=True, text=True)
+    if done.returncode or requires.returncode:
+        return error, "", {}
+    others = [r for r in requires.stdout.splitlines()
+              if "extra ==" not in r and re.split(r"[<>=!~;\[ ]", r)[0].lower() != name]
+    done = subprocess.run([*base, *others], capture_output=True, text=True)
+    if done.returncode:
+        return done.stderr.strip().splitlines()[-1][:150], "", {}
+    if name == "kernels":  # from_pretrained asks for hub kernels unless told not to, and refuses without the package
+        return None, "; without kernels (its required version is not on the index), USE_HUB_KERNELS=0", {
+            "USE_HUB_KERNELS": "0"}
+    return None, f"; installed without {name} (the version it requires is not on the index)", {}
+
+
 def check(version: str, model: Path, work: Path, expected: dict) -> str:
     venv = work / f"venv-{version}"
     if not (venv / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "torch==2.13.0", "soundfile", "soxr",
-           f"transformers=={version}"]
-    done = subprocess.run(pip, capture_output=True, text=True)
-    if done.returncode:
-        return f"| {version} | install failed | {done.stderr.strip().splitlines()[-1][:150]} |"
-    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(work)}
-    run = subprocess.run([str(venv / "bin" / "python"), "-c", CHECK, str(model)], capture_output=True, text=True,
-                         cwd=work, env=env, timeout=600)
-    line = (run.stdout.strip().splitlines() or [run.stderr.strip().splitlines()[-1]])[-1]
+    error, note, extra_env = install(venv, version)
+    if error:
+        return f"| {version} | install failed | {error} |"
+    # A module cache of its own: transformers copies remote code into HF_MODULES_CACHE under the folder's name, and a
+    # file another version (or an earlier run) left there would hide a file this version fails to copy.
+    with tempfile.TemporaryDirectory(dir=work) as home:
+        env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": home, **extra_env}
+        run = subprocess.run([str(venv / "bin" / "python"), "-c", CHECK, str(model)], capture_output=True,
+                             text=True, cwd=work, env=env, timeout=600)
+        line = (run.stdout.strip().splitlines() or [run.stderr.strip().splitlines()[-1]])[-1].replace(home, "~")
     status, _, rest = line.partition(" ")
     if status != "OK":
-        return f"| {version} | refused / failed | {rest} |"
+        return f"| {version} | refused / failed | {rest}{note} |"
     scores = json.loads(rest.split(" ", 1)[1])
     worst = max(abs(scores[k] - v) for k, v in expected.items())
     verdict = "serves the pipeline, same scores" if worst < 1e-4 else "serves the pipeline, DIFFERENT scores"
-    return f"| {version} | {verdict} | max score difference {worst:.1e} |"
+    return f"| {version} | {verdict} | max score difference {worst:.1e}{note} |"
 
 
 def main(argv=None):
@@ -86,7 +120,8 @@ def main(argv=None):
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="tf-versions-"))
     work.mkdir(parents=True, exist_ok=True)
     model = Path(args.model).resolve() if args.model else work / "model"
-    if not args.model and not model.exists():
+    if not args.model:  # always the current code, also in a reused --work folder
+        shutil.rmtree(model, ignore_errors=True)
         tiny_model(model)
     import transformers
 

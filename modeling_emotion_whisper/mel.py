@@ -4,7 +4,7 @@ without torch or transformers, and the PyTorch path takes its scores from here t
 `log_mel` equals transformers' WhisperFeatureExtractor on one unpadded waveform (tests/test_onnx.py checks both
 the filter bank and the features): periodic Hann window of 400 samples, hop 160, reflect-padded centred STFT whose
 last frame is dropped, Slaney mel filters from 0 to 8 kHz, log10 floored at 1e-10 and at the clip's maximum
-minus 8, then (x + 4) / 4. Saved with the model (the pipeline imports it through features.py).
+minus 8, then (x + 4) / 4. Saved with the model (features.py and the pipeline import it).
 """
 
 import numpy as np

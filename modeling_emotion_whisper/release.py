@@ -3,10 +3,11 @@
     python -m modeling_emotion_whisper.release CHECKPOINT --repo-id ORG/NAME [--eval-json results.json] [--push]
 
 Steps: 1 load the checkpoint; 2 write the folder (safetensors weights, config with auto_map and custom pipeline,
-modeling code, feature-extractor settings; with --onnx also onnx/model.onnx and onnx/model_int8.onnx); 3 render model_card.md with the numbers of the evaluation JSON(s) as
-README.md, and copy the JSON(s) beside it; 4 load the folder in a fresh process, offline, from another directory,
-with this package hidden, and run the pipeline on generated audio; 5 with --push, upload it with huggingface_hub.
-A failed upload says why (no token, no network) and leaves the folder in place.
+modeling code, feature-extractor settings; with --onnx also onnx/model.onnx and onnx/model_int8.onnx), refused if
+its code would not load on an older transformers (remote_code.py); 3 render model_card.md with the numbers of the
+evaluation JSON(s) as README.md, and copy the JSON(s) beside it; 4 load the folder in a fresh process, offline,
+from another directory, with this package hidden, and run the pipeline on generated audio; 5 with --push, upload it
+with huggingface_hub. A failed upload says why (no token, no network) and leaves the folder in place.
 """
 
 import argparse
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .labels import label_table_markdown
+from .remote_code import unloadable_code
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "model_card.md"
 
@@ -160,6 +162,15 @@ def render_card(repo_id: str, config, evaluations: list[dict], template: Path = 
     return re.sub(r"\{\{(\w+)\}\}", lambda m: str(values[m.group(1)]), text)
 
 
+def refuse_unloadable_code(folder: Path):
+    """The fresh-process check runs this environment's transformers only; a folder must also load on the releases that
+    copy its code less thoroughly (remote_code.py says how)."""
+    problems = unloadable_code(folder)
+    if problems:
+        raise ReleaseError(f"{folder}: its code would not load with trust_remote_code on every transformers the "
+                           f"project supports:\n" + "\n".join(f"- {problem}" for problem in problems))
+
+
 def check_folder(folder: Path) -> str:
     """Serve the folder through the pipeline in a fresh, offline process started elsewhere."""
     with tempfile.TemporaryDirectory() as elsewhere:
@@ -211,6 +222,7 @@ def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_
     if folder.exists():
         shutil.rmtree(folder)
     model.save_pretrained(folder)
+    refuse_unloadable_code(folder)
     # 3. Model card and evaluation results.
     evaluations = [json.loads(Path(p).read_text()) for p in eval_json]
     for i, path in enumerate(eval_json):

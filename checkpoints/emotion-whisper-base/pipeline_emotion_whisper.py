@@ -20,6 +20,12 @@ from transformers.utils import ModelOutput
 from .audio import SAMPLING_RATE, load_audio, prepare_waveform
 from .features import clip_batch, pad_frames, scores_from_logits
 
+# Unused here, imported for transformers 4.57 to 5.9: from a local folder they copy into their module cache only this
+# file and the modules it imports itself, not what those import (features imports mel), and the folder then fails to
+# load with FileNotFoundError. This file imports every saved module it reaches (checked by
+# modeling_emotion_whisper.remote_code, in the tests and on release).
+from .mel import scores as _scores  # noqa: F401
+
 
 @dataclass
 class ClipLogits(ModelOutput):
