@@ -59,6 +59,9 @@ class ModelArguments:
                 "as a linear probe on every training clip (modeling_emotion_whisper.head_fit); 'none': keep the "
                 "trained head."})
     refit_head_c: float = field(default=0.5, metadata={"help": "Inverse L2 strength of the refit (scikit-learn's C)."})
+    refit_head_levels: str = field(default="", metadata={
+        "help": "Comma-separated groupings the refit z-scores the training clips within, stacked (speaker, corpus, "
+                "all = the training set as one group); empty: the --refit_head level alone."})
 
 
 @dataclass
@@ -229,7 +232,8 @@ def main(argv=None):
         trained = trainer is not None or is_emotion_whisper(model_args.model_name_or_path)
         model = probe_layout(model, model_args.refit_head, keep_frame_head=trained)
         fit = refit_head(model, train, ClipCollator(feature_extractor), C=model_args.refit_head_c,
-                         batch_size=training_args.per_device_eval_batch_size, bf16=training_args.bf16)
+                         batch_size=training_args.per_device_eval_batch_size, bf16=training_args.bf16,
+                         levels=[level for level in model_args.refit_head_levels.split(",") if level] or None)
         logger.info("head refit: %s", fit)
         Path(training_args.output_dir, "refit_head.json").write_text(json.dumps(fit, indent=1))
 

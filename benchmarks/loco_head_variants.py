@@ -51,6 +51,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="runs/generalization/TARGET-NAME folders (refit, --save_outputs)")
     parser.add_argument("--C", default="0.1,0.25,0.5,1", help="Comma-separated inverse regularization strengths.")
+    parser.add_argument("--levels", default="", help="Comma-separated groupings the training clips are z-scored "
+                        "within and stacked (speaker, corpus, all; train.py --refit_head_levels); default: the run's")
     args = parser.parse_args(argv)
 
     import torch
@@ -100,7 +102,8 @@ def main(argv=None):
         if not np.allclose(own, recorded, atol=0.01):
             raise SystemExit(f"{run}: offline scoring {np.round(own, 2)} differs from its evaluation {recorded}")
         for C in Cs:
-            weight, bias, _ = fit_head(train_features, train, config, C=C)
+            weight, bias, _ = fit_head(train_features, train, config, C=C,
+                                       levels=[level for level in args.levels.split(",") if level] or None)
             table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, label_sets, ua[C]))
         print(f"{run.name}: checked against its evaluation; {len(train)} training clips", flush=True)
 

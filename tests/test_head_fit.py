@@ -130,7 +130,8 @@ def test_probe_model_from_train_py_without_fine_tuning(setup):  # noqa: F811
     # Refitting a refitted model (--num_epochs 0) replaces the clip head and keeps the fine-tuned frame head.
     again = setup / "refit-again"
     train.main([str(setup / "tiny.yaml"), "--output_dir", str(again), "--model_name_or_path", str(tuned / "final"),
-                "--num_epochs", "0", "--refit_head", "speaker", "--bf16", "false"])
+                "--num_epochs", "0", "--refit_head", "speaker", "--refit_head_levels", "speaker,all", "--bf16", "false"])
+    assert json.loads((again / "refit_head.json").read_text())["levels"] == {"speaker": len(set(rows["domain"])), "all": 1}
     twice = WhisperForEmotionClassification.from_pretrained(again / "final").eval()
     assert twice.config.frame_head and twice.config.feature_standardization == "speaker"
     with torch.no_grad():
@@ -152,3 +153,34 @@ def test_concatenating_standardizing_model_exports_to_onnx(tmp_path):
     model.save_pretrained(tmp_path / "model")
     report = export_onnx(tmp_path / "model", tmp_path / "onnx")
     assert report["model.onnx"]["logits"] < 1e-4 and report["model.onnx"]["same_label"] == 1.0
+
+
+def test_refit_on_several_standardization_levels_stacks_the_clips():
+    """fit_head(levels=...): the training clips z-scored within each grouping, stacked, one fit; the default is the
+    model's own level alone, exactly as before."""
+    from datasets import Dataset
+
+    from modeling_emotion_whisper.head_fit import fit_head, fit_logistic_regression
+    from modeling_emotion_whisper.adaptation import speaker_standardize
+
+    rng = np.random.default_rng(0)
+    n = 120
+    labels = rng.integers(0, 3, n)
+    corpus = np.where(np.arange(n) < 60, "a", "b")
+    domain = (np.arange(n) // 20).astype(int)  # six speakers, three per corpus
+    features = rng.standard_normal((n, 6)) + labels[:, None] + 3.0 * (corpus == "b")[:, None]
+    rows = Dataset.from_dict({"label": labels.tolist(), "dataset": corpus.tolist(), "domain": domain.tolist()})
+    config = tiny_config(feature_standardization="corpus", num_domains=6)
+    single, _, summary = fit_head(features, rows, config, C=0.5)
+    by_corpus = speaker_standardize(features, corpus, 0.0, 1.0)
+    expected, _ = fit_logistic_regression(by_corpus, labels, 8, C=0.5)
+    np.testing.assert_allclose(single, expected, atol=1e-6)
+    assert summary["levels"] == {"corpus": 2} and summary["groups"] == 2
+    stacked, _, summary = fit_head(features, rows, config, C=0.5, levels=["corpus", "speaker", "all"])
+    z = np.concatenate([by_corpus, speaker_standardize(features, domain, 0.0, 1.0),
+                        speaker_standardize(features, np.zeros(n), 0.0, 1.0)])
+    expected, _ = fit_logistic_regression(z, np.tile(labels, 3), 8, C=0.5)
+    np.testing.assert_allclose(stacked, expected, atol=1e-6)
+    assert summary == {**summary, "clips": n, "groups": 2, "levels": {"corpus": 2, "speaker": 6, "all": 1}}
+    with pytest.raises(ValueError, match="refit levels"):
+        fit_head(features, rows, config, levels=["utterance"])
