@@ -162,15 +162,18 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
     scored = [i for i, r in enumerate(results) if "error" not in r]
     if adapt_to_inputs and scored:
         _adapt_to_inputs(scorer, [results[i] for i in scored], [keys[i] for i in scored], min_clips, logit_adjustment)
-    emotion_loss = getattr(scorer.config, "emotion_loss", "soft_ce")
     for i in scored:
         result = results[i]
-        values = scores(result["logits"], emotion_loss)
-        result.update(label=scorer.labels[int(values.argmax())],
-                      scores={n: float(v) for n, v in zip(scorer.labels, values)})
+        result.update(_labelled(scorer, result["logits"]))
         if not return_raw:
             del result["logits"], result["features"]
     return results
+
+
+def _labelled(scorer, logits) -> dict:
+    """The label and scores of one clip's logits, by the scorer's one rule (`mel.scores`)."""
+    values = scores(logits, getattr(scorer.config, "emotion_loss", "soft_ce"))
+    return {"label": scorer.labels[int(values.argmax())], "scores": {n: float(v) for n, v in zip(scorer.labels, values)}}
 
 
 class RunningAdapter:
@@ -207,6 +210,7 @@ class RunningAdapter:
 
         (result,) = predict_clips(self.scorer, None, [source], logit_adjustment=self.logit_adjustment,
                                   return_raw=True)
+        del result["logits"]
         features = np.asarray(result.pop("features"), dtype=np.float64)
         self.count += 1
         self.total += features
@@ -220,10 +224,7 @@ class RunningAdapter:
             logits = (z @ self.weight.T + self.bias).astype(np.float32)
             if self.logit_adjustment:
                 logits = self.scorer.adjust(logits[None])[0]
-            values = scores(logits, getattr(self.scorer.config, "emotion_loss", "soft_ce"))
-            result.update(logits=logits, label=self.scorer.labels[int(values.argmax())],
-                          scores={n: float(v) for n, v in zip(self.scorer.labels, values)})
-        del result["logits"]
+            result.update(_labelled(self.scorer, logits))
         return result
 
     def state_dict(self) -> dict:
