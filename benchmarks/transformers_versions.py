@@ -119,9 +119,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="tf-versions-"))
     work.mkdir(parents=True, exist_ok=True)
-    model = Path(args.model).resolve() if args.model else work / "model"
-    if not args.model:  # always the current code, also in a reused --work folder
-        shutil.rmtree(model, ignore_errors=True)
+    model = Path(args.model).resolve() if args.model else None
+    if model is None:  # always the current code: a new folder each run, so nothing in a reused --work is deleted
+        model = Path(tempfile.mkdtemp(prefix="tiny-model-", dir=work))
         tiny_model(model)
     import transformers
 
@@ -130,7 +130,7 @@ def main(argv=None):
     print("| transformers | result | detail |\n|---|---|---|")
     for version in args.versions:
         print(check(version, model, work, expected), flush=True)
-    if not args.keep:
+    if not args.keep and not args.work:  # only the temporary folder this run made; a --work folder is the user's
         shutil.rmtree(work, ignore_errors=True)
 
 

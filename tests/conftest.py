@@ -15,6 +15,19 @@ WHISPER_BASE = SHARED / "models" / "whisper-base-encoder"
 CORPORA = SHARED / "corpora"
 
 
+def save_tiny_whisper(path):
+    """A tiny random Whisper checkpoint, its init_std large enough that pitch survives the random conv stem."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
+                           decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, vocab_size=100,
+                           max_target_positions=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                           decoder_start_token_id=1, init_std=0.2)
+    WhisperForConditionalGeneration(config).save_pretrained(path)
+    return path
+
+
 def tiny_config(**overrides):
     from modeling_emotion_whisper import EmotionWhisperConfig
 

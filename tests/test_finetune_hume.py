@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import synth_speech
+from conftest import save_tiny_whisper, synth_speech
 
 import finetune_hume
 from finetune_hume import HUME_CLASSES
@@ -31,16 +31,9 @@ def write_hume(root, n_train=48, n_devel=16, n_test=6):
 
 @pytest.fixture(scope="module")
 def hume(tmp_path_factory):
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
-
     root = tmp_path_factory.mktemp("hume")
     write_hume(root / "data")
-    torch.manual_seed(0)
-    config = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
-                           decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, vocab_size=100,
-                           max_target_positions=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                           decoder_start_token_id=1, init_std=0.2)
-    WhisperForConditionalGeneration(config).save_pretrained(root / "whisper")
+    save_tiny_whisper(root / "whisper")
     return root
 
 

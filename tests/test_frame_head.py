@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 from transformers import WhisperFeatureExtractor
 
-from conftest import synth_speech, tiny_config
+from conftest import save_tiny_whisper, synth_speech, tiny_config
 import corpus_fixtures
 
 import finetune_hume
@@ -45,17 +45,11 @@ def setup(tmp_path_factory):
     """A tiny Whisper checkpoint and a built three-emotion corpus (SAVEE's layout: anger, neutral, sadness, far apart
     in pitch), learnable in a few dozen steps so that every head can be right."""
     import yaml
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
 
     from data_scripts import build
 
     root = tmp_path_factory.mktemp("frames")
-    torch.manual_seed(0)
-    whisper = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
-                            decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, vocab_size=100,
-                            max_target_positions=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                            decoder_start_token_id=1, init_std=0.2)
-    WhisperForConditionalGeneration(whisper).save_pretrained(root / "whisper-tiny")
+    save_tiny_whisper(root / "whisper-tiny")
     corpus_fixtures.savee(root / "savee", per_code=4)
     for path in (root / "savee").rglob("*.wav"):
         if path.stem[:-2] not in ("a", "n", "sa"):

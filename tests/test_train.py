@@ -9,23 +9,16 @@ import torch
 import yaml
 
 import corpus_fixtures
-from conftest import REPO
+from conftest import REPO, save_tiny_whisper
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A tiny Whisper checkpoint and a built fixture corpus whose emotions differ in pitch."""
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
-
     from data_scripts import build
 
     root = tmp_path_factory.mktemp("train")
-    torch.manual_seed(0)
-    whisper = WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
-                            decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, vocab_size=100,
-                            max_target_positions=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                            decoder_start_token_id=1, init_std=0.2)  # large enough that pitch survives a random stem
-    WhisperForConditionalGeneration(whisper).save_pretrained(root / "whisper-tiny")
+    save_tiny_whisper(root / "whisper-tiny")
     corpus_fixtures.savee(root / "savee", per_code=3)
     build.main([f"--corpus=savee={root / 'savee'}", "--out", str(root / "data"), "--split", "speaker",
                 "--validation_fraction", "0.25", "--num_proc", "1"])
