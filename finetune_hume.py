@@ -31,7 +31,7 @@ from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtr
 
 from modeling_emotion_whisper import WhisperForEmotionClassification
 from modeling_emotion_whisper.audio import AudioError, audio_info
-from modeling_emotion_whisper.evaluation import predict_logits
+from modeling_emotion_whisper.batch import predict_logits
 from modeling_emotion_whisper.features import scores_from_logits
 from modeling_emotion_whisper.metrics import classification_metrics
 from modeling_emotion_whisper.packing import ClipCollator

@@ -18,6 +18,7 @@ import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtractor, set_seed
 
+from data_scripts.corpora import corpus_cards
 from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClassification
 from modeling_emotion_whisper.evaluation import corpus_label_sets, evaluate_model
 from modeling_emotion_whisper.head_fit import probe_layout, refit_head
@@ -167,7 +168,7 @@ def build_model(model_args, train, num_domains, draw_weights=None):
     hours = {}
     for name, seconds in zip(train["dataset"], train["duration"]):
         hours[name] = hours.get(name, 0.0) + seconds / 3600
-    record_training_data(model.config, hours)
+    record_training_data(model.config, hours, corpus_cards(hours))
     for layer in model.encoder.layers[: model_args.freeze_encoder_layers]:
         layer.requires_grad_(False)
     return model

@@ -35,7 +35,7 @@ def main(argv=None):
 
     from modeling_emotion_whisper import WhisperForEmotionClassification
     from modeling_emotion_whisper.adaptation import few_shot_finetune
-    from modeling_emotion_whisper.evaluation import predict_logits
+    from modeling_emotion_whisper.batch import predict_logits
     from modeling_emotion_whisper.packing import ClipCollator
 
     data = load_from_disk(args.dataset_path)

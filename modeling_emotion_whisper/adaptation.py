@@ -159,7 +159,7 @@ def training_groups(rows, level: str, num_domains: int):
 def pooled_features(model, rows, collator, batch_size: int = 8, bf16: bool = False, desc: str = "pooled features"):
     """The pooled head input (n, head_input_size) of each clip alone, as the model reads it before any standardization
     or adaptation (an identity adaptation stands in, so a standardizing model needs no statistics for this)."""
-    from .evaluation import predict_logits
+    from .batch import predict_logits  # torch: adaptation itself serves the ONNX backend without it
 
     saved = model.adaptation
     width = model.head_input_size
@@ -212,7 +212,7 @@ def few_shot_finetune(model, support_rows, collator, train_layers: int = 0, step
     holds), and the frame head reads the pooled final layer; with encoder layers, every step runs `forward` itself."""
     import torch
 
-    from .evaluation import predict_logits
+    from .batch import predict_logits
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

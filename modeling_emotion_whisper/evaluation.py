@@ -8,34 +8,11 @@ prior stored in the model config. Also reported without adjustment, so its effec
 """
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
+from .adaptation import apply_offline, feature_standardization, pooled_features
+from .batch import predict_logits  # noqa: F401  (evaluation's public API since the start; it lives below adaptation)
 from .features import label_names
 from .metrics import decision_logits, evaluate_logits
-
-
-@torch.no_grad()
-def predict_logits(model, rows, collator, batch_size: int = 8, desc: str = "evaluating", return_features=False,
-                   bf16: bool = False):
-    """Raw clip logits (n, labels), in the order of `rows` (and the pooled features (n, head_input_size) with
-    `return_features`). Batches clips of similar length to waste little. `bf16`: forwards under bf16 autocast."""
-    model.eval()
-    order = np.argsort(np.asarray(rows["duration"]), kind="stable")
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    out = np.zeros((len(order), model.config.num_labels), dtype=np.float32)
-    features = np.zeros((len(order), model.head_input_size), dtype=np.float32)
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False):
-        index = order[start : start + batch_size]
-        batch = collator([rows[int(i)] for i in index])
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):  # the model only, not the features
-            result = model(input_features=batch["input_features"].to(device, dtype),
-                           attention_mask=batch["attention_mask"].to(device), window_counts=batch.get("window_counts"),
-                           apply_logit_adjustment=False)
-        out[index] = result.logits.float().cpu().numpy()
-        features[index] = result.pooled_features.float().cpu().numpy()
-    return (out, features) if return_features else out
 
 
 def corpus_label_sets(splits) -> dict[str, list[int]]:
@@ -102,8 +79,6 @@ def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment:
     speakers), the mean and std of the pooled features are kept in the model config for later adaptation."""
     standardizing = store_source_statistics and model.config.feature_standardization != "none"
     if standardizing:  # its single-clip statistics are what is measured here: read the features as they come
-        from .adaptation import apply_offline, feature_standardization, pooled_features
-
         features = pooled_features(model, rows, collator, batch_size, desc="evaluating")
     else:
         logits, features = predict_logits(model, rows, collator, batch_size, return_features=True)

@@ -73,17 +73,14 @@ def training_data(config) -> dict:
         return {"training_data": "This model's config does not record its training corpora (saved before train.py "
                                  "recorded them); check their licences before use.",
                 "training_summary": "corpora not recorded", "training_languages": "not recorded"}
-    try:  # a source checkout or an installed project; the card still renders without it
-        from data_scripts.corpora import REGISTRY
-    except ImportError:
-        REGISTRY = {}
+    cards = getattr(config, "training_corpus_cards", None) or {}  # recorded by train.py from the corpus registry
     lines = ["| corpus | language | hours trained on | licence |", "|---|---|---|---|"]
     languages = []
     for name, hours in sorted(corpora.items()):
-        corpus = REGISTRY.get(name)
-        language = LANGUAGES.get(corpus.language, corpus.language) if corpus else "unknown"
-        licence = corpus.license if corpus else "not in the project's corpus registry: see the data's own terms"
-        lines.append(f"| {corpus.title if corpus else name} | {language} | {hours:.2f} | {licence} |")
+        card = cards.get(name)
+        language = LANGUAGES.get(card["language"], card["language"]) if card else "unknown"
+        licence = card["license"] if card else "not in the project's corpus registry: see the data's own terms"
+        lines.append(f"| {card['title'] if card else name} | {language} | {hours:.2f} | {licence} |")
         if language not in languages:
             languages.append(language)
     return {"training_data": "\n".join(lines),

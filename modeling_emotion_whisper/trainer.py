@@ -74,15 +74,23 @@ class GroupStatisticsCallback(TrainerCallback):
                     time.time() - start)
 
 
-def record_training_data(config, hours: dict):
+def record_training_data(config, hours: dict, cards: dict | None = None):
     """Adds {source: hours of audio} to config.training_corpora, which the model card lists with each licence.
 
     A source trained on again (continued training) keeps its larger count: the hours are of distinct audio.
+    `cards`, {source: {"title", "language", "license"}} (data_scripts' corpus registry, which the training script
+    reads), go to config.training_corpus_cards: the model carries what its card says about its data, so the release
+    code needs nothing above this package.
     """
     merged = dict(config.training_corpora or {})
     for name, value in hours.items():
         merged[name] = round(max(merged.get(name, 0.0), float(value)), 3)
     config.training_corpora = merged
+    if cards:
+        known = dict(getattr(config, "training_corpus_cards", None) or {})
+        known.update({name: {key: str(card[key]) for key in ("title", "language", "license")}
+                      for name, card in cards.items()})
+        config.training_corpus_cards = known
 
 
 def parse_schedule(text: str) -> list:

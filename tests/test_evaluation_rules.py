@@ -26,7 +26,7 @@ def built(tmp_path_factory):
     from datasets import concatenate_datasets, load_from_disk
     from transformers import WhisperFeatureExtractor
 
-    from modeling_emotion_whisper.evaluation import predict_logits
+    from modeling_emotion_whisper.batch import predict_logits
     from modeling_emotion_whisper.packing import ClipCollator
 
     root = tmp_path_factory.mktemp("rules")

@@ -11,9 +11,11 @@ EVALUATION = {"split": "validation", "zero_shot": False, "per_corpus": {
 
 
 def test_release_folder_card_and_fresh_process_check(tiny_model, tmp_path):
+    from data_scripts.corpora import corpus_cards
     from modeling_emotion_whisper.trainer import record_training_data
 
-    record_training_data(tiny_model.config, {"nemo": 2.5, "ased": 1.25, "mydata": 0.5})
+    hours = {"nemo": 2.5, "ased": 1.25, "mydata": 0.5}
+    record_training_data(tiny_model.config, hours, corpus_cards(hours))
     record_training_data(tiny_model.config, {"nemo": 2.0})  # trained on again: the same audio, not more
     tiny_model.config.interpolated_from = {"start": "release-1", "finetuned": "runs/six/final", "alpha": 0.2}
     tiny_model.save_pretrained(tmp_path / "ckpt")

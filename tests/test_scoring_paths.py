@@ -47,7 +47,7 @@ def test_every_path_gives_the_same_scores(setup):
     from datasets import Dataset
     from transformers import pipeline
 
-    from modeling_emotion_whisper.evaluation import predict_logits
+    from modeling_emotion_whisper.batch import predict_logits
     from modeling_emotion_whisper.packing import ClipCollator
 
     model, extractor, root, paths = setup

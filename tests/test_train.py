@@ -105,7 +105,7 @@ def test_a_validation_subset_is_judged_on_the_corpus_emotions(setup):
 
     import train
     from modeling_emotion_whisper import WhisperForEmotionClassification
-    from modeling_emotion_whisper.evaluation import predict_logits
+    from modeling_emotion_whisper.batch import predict_logits
     from modeling_emotion_whisper.metrics import evaluate_logits
     from modeling_emotion_whisper.packing import ClipCollator
 
