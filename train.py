@@ -3,7 +3,7 @@
     accelerate launch train.py configs/cpu-whisper-base.yaml [--learning_rate 3e-5 ...]
 
 A config file (YAML or JSON) gives every argument; command-line flags after it override. The steps of `main()`
-match the README: 1 arguments, 2 data, 3 model, 4 packing, 5 trainer, 6 train (resuming), 7 save and evaluate.
+match docs/training.md: 1 arguments, 2 data, 3 model, 4 packing, 5 trainer, 6 train (resuming), 7 save and evaluate.
 """
 
 import json

@@ -1,4 +1,4 @@
-"""The ablation table of docs/results.md from the runs of benchmarks/generalization_runs.sh.
+"""The ablation table of docs/history.md from the runs of benchmarks/generalization_runs.sh.
 
     python benchmarks/ablation_table.py runs/generalization/nemo-last-layer runs/generalization/savee-last-layer ...
     python benchmarks/ablation_table.py --loco runs/generalization/*-last-layer    # one recipe, every target

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The evaluations and benchmarks of docs/results.md, after benchmarks/cpu_runs.sh has trained the models.
+# The evaluations and benchmarks of docs/history.md (release 1) and docs/results.md (speed), after
+# benchmarks/cpu_runs.sh has trained the models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The real runs of docs/results.md on the development machine (2 CPU cores), in order. Each run resumes from its
-# last checkpoint when restarted, so this script can be killed and started again.
+# The real runs of docs/history.md (release 1 and its leave-one-corpus-out models) on the development machine
+# (2 CPU cores), in order. Each run resumes from its last checkpoint when restarted, so this script can be killed and
+# started again.
 #   nohup benchmarks/cpu_runs.sh > runs/cpu_runs.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ $PY -m data_scripts.build --corpus ravdess=$SHARED/RAVDESS --corpus tess=$SHARED
 # the head refit): the literal smoothing formula, clips drawn as in Algorithm 1, the paper's head, fp32.
 PAPER="--dataset_path data/speaker-split --corpus_sampling_temperature 1 --refit_head none --bf16 false"
 
-# 2. The default model of docs/results.md (a): the four corpora it was trained on, 5 passes.
+# 2. The default model of docs/history.md (a), release 1: the four corpora it was trained on, 5 passes.
 $ACC train.py configs/cpu-whisper-base.yaml --train_corpora ravdess,tess,savee,turevdb \
     --eval_corpora ravdess,tess,savee,turevdb --num_epochs 5 --output_dir runs/whisper-base-all $PAPER
 

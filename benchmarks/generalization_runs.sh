@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Ablation runs of the generalization issue, leave-one-corpus-out on the six shared corpora (docs/results.md,
-# "Ablations"). Each run resumes from its last checkpoint when restarted; runs already evaluated are skipped.
+# Ablation runs of the generalization issue, leave-one-corpus-out on the six shared corpora (docs/history.md,
+# "Ablations"; the recipe's own table: docs/results.md). Each run resumes from its last checkpoint when restarted;
+# runs already evaluated are skipped.
 #   nohup benchmarks/generalization_runs.sh TARGET NAME [train.py overrides...] >> runs/generalization.log 2>&1 &
 # trains on the five other corpora with configs/cpu-whisper-base.yaml's recipe (2 passes, corpora sampled equally on
 # the neutral build, head refit per corpus; overrides change it) into runs/generalization/TARGET-NAME and scores

@@ -2,7 +2,7 @@
 
 Fine-tuning trains the head through packed 30 s windows, soft labels and augmentation, a few hundred steps; a linear
 probe on the same encoder's pooled features, fitted to convergence, transfers better to corpora never heard (the
-generalization issue; docs/results.md, "Ablations for generalization"). `refit_head` does that fit and writes the
+generalization issue; docs/history.md, "Ablations for generalization"). `refit_head` does that fit and writes the
 result into the model's own emotion head, so the pipeline, `predict`, `timeline` and the ONNX export serve it as
 they serve any model (train.py --refit_head speaker|corpus: `probe_layout`, then `refit_head`):
 
@@ -18,7 +18,7 @@ they serve any model (train.py --refit_head speaker|corpus: `probe_layout`, then
    logits carry the training prior as every other head of this project does.
 
 Frames: the probe is fitted on clip means, and its large weights applied to single frames turn frame-to-frame noise
-into label flicker (timeline frame accuracy fell from about 50 % to 20 to 36 % in docs/results.md). `probe_layout`
+into label flicker (timeline frame accuracy fell from about 50 % to 20 to 36 % in docs/history.md). `probe_layout`
 therefore keeps the fine-tuned per-frame head as `frame_head`, which scores frames (timelines) while the refitted
 head scores clips.
 """
@@ -133,7 +133,7 @@ def fit_head(features, rows, config, C: float = 0.5, max_iter: int = 300, sample
     `levels` (default: the model's standardization level alone): the training clips are z-scored within each of these
     groupings ("speaker", "corpus", or "all": the training set as one group) and the copies stacked, so that the head
     does not learn to rely on one kind of statistics. A single clip is served z-scored with pooled training
-    statistics, closest to "all"; a group of inputs with its own, closest to "corpus" (docs/results.md, "Single
+    statistics, closest to "all"; a group of inputs with its own, closest to "corpus" (docs/history.md, "Single
     clips that transfer": on the frozen encoder, stacking all three raised leave-one-corpus-out plain micro-F1 from
     43.8 to 46.3 and per corpus from 54.5 to 55.6)."""
     levels = tuple(levels or (config.feature_standardization,))

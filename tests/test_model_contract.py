@@ -245,7 +245,7 @@ def test_pipeline_scores_a_datasets_audio_column_without_torchcodec(tmp_path):
             assert [r["label"] for r in got] == [r["label"] for r in want]
             assert np.allclose([r["score"] for r in got], [r["score"] for r in want], atol=1e-5)
 
-    # a folder, as the README says to load it without torchcodec
+    # a folder, as docs/usage.md says to load it without torchcodec
     folder = load_dataset("audiofolder", data_dir=str(tmp_path / "audio"), split="train", drop_labels=True,
                           features=Features({"audio": Value("string")}), cache_dir=str(tmp_path / "cache"))
     same(pipe(KeyDataset(folder.sort("audio"), "audio")))
