@@ -1,10 +1,15 @@
 """emotion-whisper: the command line.
 
     emotion-whisper predict FILE... [--model PATH] [--json out.json]
+    emotion-whisper predict FOLDER... | --list FILE | --dataset NAME --out rows.jsonl   (resumable; shards under
+                                                            accelerate launch -m modeling_emotion_whisper.cli)
     emotion-whisper timeline FILE [--model PATH] [--json out.json] [--plot out.png]
     emotion-whisper adapt FOLDER --method feature --out adaptation.json   (then --adaptation adaptation.json)
-    emotion-whisper export-onnx [--model PATH] --out DIR [--quantize int8]   (then --backend onnx --model DIR)
+    emotion-whisper export-onnx [--model PATH] --out DIR [--quantize int8 int8-static --calibration DATA]
+                                                            (then --backend onnx --model DIR)
     emotion-whisper release CHECKPOINT --repo-id ORG/NAME [--push]
+    emotion-whisper live [FILE | -] [--json]   (no source: the microphone; -: 16 kHz s16le PCM on stdin)
+    emotion-whisper demo [--port P] [--backend onnx --model DIR]   (a Gradio app on 127.0.0.1; release --space DIR)
 
 The default model is checkpoints/emotion-whisper-base in this repository.
 """
@@ -15,6 +20,7 @@ import sys
 import time
 
 from .audio import AudioError
+from .outputs import check_output, printable, table, write_atomically
 
 
 # One rule with adaptation.py: a prior adaptation already swapped the training prior for the target's.
@@ -22,26 +28,38 @@ ADJUSTMENT_HELP = ("adjust by the training label prior (not under a prior adapta
                    "by the target's estimated one)")
 
 
-def _table(rows, header):
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *[line(r) for r in rows]])
+_table = table
 
 
-def _expand(items) -> list[str]:
-    """Files as given; folders as every audio file below them (sorted), so a corpus folder can be passed whole."""
+def _expand(items) -> tuple[list[str], dict[str, str]]:
+    """Files as given; folders as every audio file below them (sorted), so a corpus folder can be passed whole.
+    Also {folder: why} for each folder below that could not be searched. Broken links, FIFOs and devices with audio
+    names are listed like files: scoring reports each (never opening a FIFO or device), none is passed over unsaid.
+    Linked folders are not followed (a link loop would never end)."""
+    import os
     from pathlib import Path
 
     from .audio import AUDIO_SUFFIXES
 
-    files = []
+    files, unsearched = [], {}
+
+    def unreadable(err: OSError):
+        reason = "permission denied" if isinstance(err, PermissionError) else err.strerror
+        unsearched[err.filename] = f"{err.filename}: {reason}; the folder was not searched"
+
     for item in items:
         path = Path(item)
         if path.is_dir():
-            files += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            files += sorted(str(Path(folder, name)) for folder, _, names in os.walk(path, onerror=unreadable)
+                            for name in names if Path(name).suffix.lower() in AUDIO_SUFFIXES)
         else:
             files.append(str(path))
-    return files
+    return files, unsearched
+
+
+def _report(errors):
+    for error in errors:
+        print(f"skipped {printable(error)}", file=sys.stderr)
 
 
 def _load(args):
@@ -53,7 +71,7 @@ def _load(args):
             raise ValueError("--adaptation needs the PyTorch backend (--backend torch)")
         from .onnx_backend import OnnxScorer
 
-        return OnnxScorer(args.model), None
+        return OnnxScorer(args.model, threads=getattr(args, "onnx_threads", 0)), None
     from .adaptation import load_adaptation
     from .inference import load_model
 
@@ -64,11 +82,23 @@ def _load(args):
 
 
 def cmd_predict(args):
-    from .inference import MIN_ADAPTATION_CLIPS, predict_clips
+    from .archive import plain_inputs
+    from .inference import MIN_ADAPTATION_CLIPS, check_batch_size, predict_clips
 
-    files = _expand(args.files)
+    if args.out or args.dataset:  # an archive: rows written as they are scored, resumable, sharded (archive.py)
+        from .archive import run
+
+        return run(args, _load, _expand)
+    check_batch_size(args.batch_size)
+    if args.min_clips is not None and args.min_clips < 2:
+        raise ValueError(f"--min-clips {args.min_clips}: give 2 or more (a standard deviation needs two clips)")
+    if args.json:
+        check_output(args.json, "--json")
+    items = plain_inputs(args)
+    files, unsearched = _expand(items)
+    _report(unsearched.values())
     if not files:
-        raise ValueError(f"no audio files in {', '.join(args.files)}")
+        raise ValueError(f"no audio files in {', '.join(items)}")
     groups = _speaker_groups(files, args)
     model, extractor = _load(args)
     # bad files are reported one line each; the others are still scored, in batches
@@ -79,13 +109,19 @@ def cmd_predict(args):
     scored = [(p, r) for p, r in zip(files, results) if "error" not in r]
     rows = [(p, r["label"], f"{r['scores'][r['label']]:.3f}", f"{r['duration']:.2f}") for p, r in scored]
     print(_table(rows, ["file", "emotion", "score", "seconds"]))
-    for result in results:
-        if "error" in result:
-            print(f"skipped {result['error']}", file=sys.stderr)
+    _report(result["error"] for result in results if "error" in result)
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(dict(zip(files, results)), handle, indent=1)
+        answers = {**{folder: {"error": why} for folder, why in unsearched.items()}, **dict(zip(files, results))}
+        _write_json(args.json, answers, indent=1)
     return 0 if scored else 1  # only when nothing could be scored
+
+
+def _write_json(path, value, **options):
+    def write(temporary):
+        with open(temporary, "w") as handle:
+            json.dump(value, handle, **options)
+
+    write_atomically(path, write)
 
 
 def _speaker_groups(files, args):
@@ -126,8 +162,18 @@ def _speaker_groups(files, args):
 
 
 def cmd_timeline(args):
-    from .inference import plot_timeline, timeline
+    from pathlib import Path
 
+    from .audio import audio_info
+    from .inference import check_timeline_settings, plot_timeline, timeline
+
+    check_timeline_settings(args.window, args.stride, args.batch_size, args.smoothing, args.min_segment,
+                            args.frame_rate)
+    if args.json:
+        check_output(args.json, "--json")
+    if args.plot:
+        check_output(args.plot, "--plot", plot=True)
+    audio_info(args.file)  # a missing, unreadable or absurd file is refused before the model loads
     model, extractor = _load(args)
     started = time.time()
     result = timeline(model, extractor, args.file, window=args.window, stride=args.stride,
@@ -138,11 +184,12 @@ def cmd_timeline(args):
     print(_table(rows, ["start", "end", "emotion", "confidence"]) if rows else "no speech")
     print(f"\n{result.duration:.1f} s of audio in {elapsed:.1f} s (real-time factor {elapsed / max(result.duration, 1e-9):.3f})")
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result.to_dict(), handle)
+        _write_json(args.json, result.to_dict())
     if args.plot:
-        plot_timeline(result, args.plot, title=str(args.file))
-        print(f"plot: {args.plot}")
+        image = Path(args.plot).suffix[1:].lower()
+        write_atomically(args.plot, lambda temporary: plot_timeline(result, temporary, title=str(args.file),
+                                                                    file_format=image))
+        print(f"plot: {printable(args.plot)}")
     return 0
 
 
@@ -152,14 +199,16 @@ def cmd_adapt(args):
     from .adaptation import estimate, save_adaptation
     from .inference import load_model, predict_clips
 
-    files = _expand(args.audio)
+    check_output(args.out, "--out")
+    files, unsearched = _expand(args.audio)
+    _report(unsearched.values())
     if len(files) < 2:
         raise ValueError("adaptation needs several unlabeled clips of the target domain (a folder or files)")
     model, extractor = load_model(args.model)
     logits, features = [], []
     for result in predict_clips(model, extractor, files, return_raw=True, errors="report"):
         if "error" in result:
-            print(f"skipped {result['error']}", file=sys.stderr)
+            _report([result["error"]])
             continue
         logits.append(result["logits"])
         features.append(result["features"])
@@ -167,17 +216,25 @@ def cmd_adapt(args):
         raise ValueError(f"only {len(logits)} of {len(files)} clips could be scored; adaptation needs at least 2")
     stats = estimate(args.method, model, np.asarray(logits), np.asarray(features))
     stats["clips"] = len(logits)
-    save_adaptation(stats, args.out)
-    print(f"{args.method} adaptation from {len(logits)} clips written to {args.out}")
+    write_atomically(args.out, lambda temporary: save_adaptation(stats, temporary))
+    print(f"{args.method} adaptation from {len(logits)} clips written to {printable(args.out)}")
     return 0
 
 
 def cmd_export_onnx(args):
+    from pathlib import Path
+
     from .inference import DEFAULT_MODEL
     from .onnx_export import ExportError, export_onnx
 
+    if not args.tolerance > 0:
+        raise ValueError(f"--tolerance {args.tolerance:g}: give a positive number")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: is a file; give a folder")
     try:
-        report = export_onnx(args.model or DEFAULT_MODEL, args.out, quantize=args.quantize, tolerance=args.tolerance)
+        report = export_onnx(args.model or DEFAULT_MODEL, args.out, quantize=",".join(args.quantize),
+                             tolerance=args.tolerance, calibration=args.calibration,
+                             calibration_clips=args.calibration_clips)
     except ExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -189,15 +246,36 @@ def cmd_export_onnx(args):
 
 
 def cmd_release(args):
+    if args.space:  # a Space instead of a model folder: demo.py writes it
+        from .demo import write_space
+
+        if args.push or args.out or args.eval_json or args.onnx:
+            raise ValueError("--space writes only the Space folder: drop --push, --out, --eval-json and --onnx (push "
+                             "the folder with `hf upload ORG/SPACE DIR --repo-type space`)")
+        write_space(args.checkpoint, args.space, args.repo_id, package_spec=args.package_spec,
+                    overwrite=args.overwrite)
+        return 0
     from .release import ReleaseError, release
 
     try:
         release(args.checkpoint, args.repo_id, out=args.out, push_to_hub=args.push, eval_json=args.eval_json,
-                commit_message=args.commit_message, onnx=args.onnx)
+                commit_message=args.commit_message, onnx=args.onnx, overwrite=args.overwrite)
     except ReleaseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def cmd_live(args):
+    from .live import run
+
+    return run(args, _load)
+
+
+def cmd_demo(args):
+    from .demo import run
+
+    return run(args, _load)
 
 
 def build_parser():
@@ -206,7 +284,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     predict = sub.add_parser("predict", help="emotion of each clip")
-    predict.add_argument("files", nargs="+", help="audio files (any format soundfile reads) or folders of them")
+    predict.add_argument("files", nargs="*", help="audio files (any format soundfile reads) or folders of them")
     predict.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     predict.add_argument("--json", help="also write the scores here")
     predict.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
@@ -232,6 +310,9 @@ def build_parser():
     predict.add_argument("--min-clips", type=int, default=None,
                          help="fewest clips per group to adapt to (default 20: fewer make scores worse than no "
                               "adaptation; docs/results.md)")
+    from .archive import add_arguments as archive_arguments
+
+    archive_arguments(predict)
     predict.set_defaults(run=cmd_predict)
 
     line = sub.add_parser("timeline", help="emotion over time for a recording of any length")
@@ -239,12 +320,12 @@ def build_parser():
     line.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     line.add_argument("--json", help="write segments and frame probabilities here")
     line.add_argument("--plot", help="draw probabilities and segments to this PNG")
-    line.add_argument("--window", type=float, default=30.0, help="window length in seconds (at most 30)")
-    line.add_argument("--stride", type=float, default=20.0, help="seconds between window starts")
+    line.add_argument("--window", type=float, default=30.0, help="window length in seconds (1 to 30)")
+    line.add_argument("--stride", type=float, default=20.0, help="seconds between window starts (1 to the window)")
     line.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
     line.add_argument("--smoothing", type=float, default=1.0, help="moving-average width in seconds")
     line.add_argument("--min-segment", type=float, default=1.0, help="shorter segments join a neighbour (s)")
-    line.add_argument("--frame-rate", type=float, default=10.0, help="output frames per second")
+    line.add_argument("--frame-rate", type=float, default=10.0, help="output frames per second (at most 50)")
     line.add_argument("--logit-adjustment", action="store_true", help=ADJUSTMENT_HELP)
     line.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
     line.add_argument("--backend", choices=["torch", "onnx"], default="torch",
@@ -254,7 +335,13 @@ def build_parser():
     export = sub.add_parser("export-onnx", help="export a model to ONNX (and int8), checked against PyTorch")
     export.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     export.add_argument("--out", required=True, help="output folder (model.onnx, model_int8.onnx, config.json)")
-    export.add_argument("--quantize", choices=["int8"], default="", help="also write model_int8.onnx")
+    export.add_argument("--quantize", nargs="+", choices=["int8", "int8-static"], default=[],
+                        help="also write model_int8.onnx (int8: dynamic) and/or model_int8_static.onnx (int8-static: "
+                             "calibrated on --calibration)")
+    export.add_argument("--calibration", metavar="DATA",
+                        help="for int8-static: a dataset folder built by data_scripts.build (its train split) or a "
+                             "folder of audio files")
+    export.add_argument("--calibration-clips", type=int, default=64, help="clips drawn from --calibration")
     export.add_argument("--tolerance", type=float, default=1e-3,
                         help="largest |logit difference| from PyTorch the fp32 graph may show on the check audio")
     export.set_defaults(run=cmd_export_onnx)
@@ -271,12 +358,32 @@ def build_parser():
     rel = sub.add_parser("release", help="write a Hub-ready folder, check it, optionally upload it")
     rel.add_argument("checkpoint", help="a saved emotion-whisper model folder")
     rel.add_argument("--repo-id", required=True, help="ORG/NAME on the Hugging Face Hub")
-    rel.add_argument("--out", help="output folder (default: release/NAME)")
+    rel.add_argument("--out", help="output folder (default: release/NAME); refused if it holds anything, unless "
+                                   "--overwrite")
+    rel.add_argument("--overwrite", action="store_true",
+                     help="replace a non-empty --out folder (everything in it is deleted, once the release is checked)")
     rel.add_argument("--eval-json", action="append", default=[], help="results.json of evaluate_model.py (repeat)")
     rel.add_argument("--push", action="store_true", help="upload with huggingface_hub after the checks")
     rel.add_argument("--commit-message", default="Release emotion-whisper", help="Hub commit message")
     rel.add_argument("--onnx", action="store_true", help="also export onnx/model.onnx and onnx/model_int8.onnx")
+    rel.add_argument("--space", metavar="DIR",
+                     help="write a Hub Space folder instead: the demo on CPU with the ONNX model (refused if DIR "
+                          "holds anything, unless --overwrite)")
+    rel.add_argument("--package-spec", help="with --space: the requirement that installs this package on the Space "
+                                            "(default: this checkout's git origin at HEAD, else a placeholder)")
     rel.set_defaults(run=cmd_release)
+
+    from .live import add_arguments as live_arguments
+
+    live = sub.add_parser("live", help="emotion as it is heard: the microphone, PCM on stdin (-) or a FILE")
+    live_arguments(live)
+    live.set_defaults(run=cmd_live)
+
+    from .demo import add_arguments as demo_arguments
+
+    demo = sub.add_parser("demo", help="the model in a browser: a clip's timeline, or the microphone live (Gradio)")
+    demo_arguments(demo)
+    demo.set_defaults(run=cmd_demo)
     return parser
 
 
@@ -284,8 +391,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (AudioError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (AudioError, OSError, ValueError) as err:  # the user's input or environment: said in one line
+        print(f"error: {printable(err)}", file=sys.stderr)
         return 2
 
 

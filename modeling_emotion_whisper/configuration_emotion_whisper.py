@@ -22,6 +22,13 @@ HEAD_SETTINGS = {
     "standardization_momentum": 0.01, "training_corpora": None,
 }
 STANDARDIZATION_LEVELS = ("none", "corpus", "speaker")
+# Bounds of the sizes the weights are allocated from, checked when a config is read, before any weight exists: a typo
+# or a hostile config.json (encoder_layers 100000) would otherwise spend minutes and gigabytes before failing. Generous
+# around Whisper's sizes (large-v3: 32 layers, d_model 1280, 20 heads, ffn 5120, 128 mel bins, 1500 positions).
+SIZE_LIMITS = {"encoder_layers": (1, 64), "d_model": (1, 4096), "encoder_attention_heads": (1, 64),
+               "encoder_ffn_dim": (1, 16384), "num_mel_bins": (1, 256), "max_source_positions": (1, 1500),
+               "num_labels": (1, 1024), "num_domains": (0, 65536)}
+MAX_PARAMETERS = 10**9  # 4 GB in float32; Whisper large's encoder has 0.64 billion
 
 
 def head_input_size(config) -> int:
@@ -29,7 +36,33 @@ def head_input_size(config) -> int:
     return config.d_model * (config.encoder_layers + 1 if config.layer_concatenation else 1)
 
 
+def parameter_count(config) -> int:
+    """About how many parameters the model of `config` has (encoder, heads), known before any is allocated."""
+    d, layers = config.d_model, config.encoder_layers
+    encoder = 3 * d * (config.num_mel_bins + d) + config.max_source_positions * d
+    encoder += layers * (4 * d * d + 2 * d * config.encoder_ffn_dim)
+    return encoder + head_input_size(config) * (config.num_labels + config.num_domains)
+
+
+def _check_sizes(config):
+    for name, (low, high) in SIZE_LIMITS.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}: config.json is "
+                             "damaged or not an emotion-whisper config")
+    ids = sorted(int(key) for key in config.id2label)
+    if ids != list(range(len(ids))):
+        gaps = sorted(set(range(max(ids) + 1)) - set(ids)) if ids else [0]
+        raise ValueError(f"id2label must number the labels 0 to {len(ids) - 1} without gaps; label ids {gaps} are "
+                         "missing: fix id2label in config.json")
+    if parameter_count(config) > MAX_PARAMETERS:
+        raise ValueError(f"this config describes about {parameter_count(config) / 1e9:.1f} billion parameters, more "
+                         f"than the {MAX_PARAMETERS / 1e9:g} billion an emotion-whisper model may have: config.json is "
+                         "damaged or not an emotion-whisper config")
+
+
 def _check(config):
+    _check_sizes(config)
     if config.layer_weighting and config.layer_concatenation:
         raise ValueError("layer_weighting and layer_concatenation exclude each other: the heads read either a weighted "
                          "sum of the hidden states or all of them side by side")

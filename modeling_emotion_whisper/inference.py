@@ -9,14 +9,15 @@ window can change them, so memory holds one batch of windows, whatever the lengt
 Frames whose level is far below the recording's speech are marked as no speech and never form a segment.
 """
 
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .audio import (MIN_SAMPLES, SAMPLING_RATE, AudioError, audio_info, check_length, load_audio, prepare_waveform,
-                    stream_audio)
+from .audio import (MIN_SAMPLES, SAMPLING_RATE, WINDOW_SECONDS, AudioError, audio_info, check_length, load_audio,
+                    long_enough, prepare_waveform, split_windows, stream_audio)
 from .mel import scores
 
 FRAME_RATE = 50  # encoder frames per second
@@ -33,12 +34,40 @@ def load_model(path=None, device: str = "cpu", dtype=None):
     path = str(path or DEFAULT_MODEL)
     if path == str(DEFAULT_MODEL) and not DEFAULT_MODEL.exists():
         raise FileNotFoundError(f"the default model {DEFAULT_MODEL} is missing; pass --model PATH or a Hub id")
-    model = WhisperForEmotionClassification.from_pretrained(path, dtype=dtype or torch.float32).to(device).eval()
+    try:
+        model = WhisperForEmotionClassification.from_pretrained(path, dtype=dtype or torch.float32).to(device).eval()
+    except Exception as err:  # whatever failed inside transformers or safetensors: the folder, in one line
+        raise ModelError(_unloadable(path, err)) from None
     try:
         extractor = WhisperFeatureExtractor.from_pretrained(path)
     except OSError:
         extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
+    except Exception as err:
+        raise ModelError(f"{path}: preprocessor_config.json cannot be read ({_one_line(err)}); fix or delete it "
+                         "(the default feature settings are then used)") from None
     return model, extractor
+
+
+class ModelError(ValueError):
+    """A model folder that cannot be loaded; the message, one line, names the folder and what to do."""
+
+
+def _one_line(err) -> str:
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+
+
+def _unloadable(path: str, err: Exception) -> str:
+    folder = Path(path)
+    if folder.is_dir() and not list(folder.glob("*.safetensors")):
+        pickles = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt*"))
+        if pickles:
+            return (f"{path} holds no model.safetensors, only {', '.join(pickles)}: pickled weights are never loaded "
+                    "(reading a pickle can run code); convert them with save_pretrained(..., safe_serialization=True) "
+                    "where you trust the file")
+    if type(err).__name__ == "SafetensorError":
+        return f"{path}: model.safetensors is damaged ({_one_line(err)}); download or save the model again"
+    message = _one_line(err)
+    return message if message.startswith(path) else f"{path}: cannot load the model ({message})"
 
 
 class TorchScorer:
@@ -115,7 +144,8 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
     (plus the clip "logits" and pooled "features" with `return_raw`). `model`: a PyTorch model with its feature
     `extractor`, or a scorer such as onnx_backend.OnnxScorer (extractor None). Clips are sorted by length and
     batched at their own length; audio longer than 30 s is scored as the frame-weighted mean of its 30 s windows
-    (the same rule as the pipeline and evaluation). errors="report": a source that cannot be scored gets
+    (the same rule as the pipeline and evaluation), read and scored `batch_size` windows at a time, so that memory does
+    not grow with the recording (as in `timeline`). errors="report": a source that cannot be scored gets
     {"error": message} and the others are still scored; "raise": its AudioError propagates.
 
     adapt_to_inputs: standardize the pooled features with the statistics of the inputs themselves (labels unused),
@@ -136,11 +166,22 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
         results[i] = {"error": str(err)}
 
     # Lengths from the headers, so that clips are batched by length and decoded one batch at a time: a folder of
-    # hours of audio never sits in memory at once.
+    # hours of audio never sits in memory at once. A header with an absurd rate is refused here, before decoding.
     lengths = {}
     for i, source in enumerate(sources):
         try:
-            lengths[i] = source.size if isinstance(source, np.ndarray) else audio_info(source)[0]
+            if isinstance(source, np.ndarray):
+                lengths[i] = source.size
+            else:
+                frames, rate = audio_info(source)
+                lengths[i] = frames * SAMPLING_RATE // rate  # at 16 kHz
+        except AudioError as err:
+            fail(i, err)
+    window = WINDOW_SECONDS * SAMPLING_RATE
+    for i in [i for i in lengths if lengths[i] > window]:  # read and scored window by window
+        del lengths[i]
+        try:
+            results[i] = _score_long(scorer, sources[i], f"clip {i}", batch_size, logit_adjustment)
         except AudioError as err:
             fail(i, err)
     order = sorted(lengths, key=lambda i: lengths[i])
@@ -168,6 +209,57 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
         if not return_raw:
             del result["logits"], result["features"]
     return results
+
+
+def _score_long(scorer, source, name, batch_size, logit_adjustment) -> dict:
+    """A clip over 30 s (a path, or an array) as `clip_batch` and the model score it, the frame-weighted mean of its
+    consecutive 30 s windows (`split_windows`), with a file decoded block by block and `batch_size` windows scored
+    at a time: memory holds one batch of windows, whatever the length of the recording."""
+    read = {"samples": 0}
+    if isinstance(source, np.ndarray):
+        wave = prepare_waveform(source, SAMPLING_RATE, name)
+        pieces, read["samples"] = split_windows(wave), wave.size
+    else:
+        pieces = _stream_windows(source, read)
+    logits_sum = features_sum = None
+    weight_sum, batch = 0.0, []
+
+    def run(windows):
+        nonlocal logits_sum, features_sum, weight_sum
+        logits, pooled = scorer.clips(windows, logit_adjustment)
+        # a window's weight is its encoder frames (two mel frames of 160 samples each), as the model pools windows
+        weights = np.array([math.ceil(w.size // 160 / 2) for w in windows], dtype=np.float64)[:, None]
+        logits_sum = (0 if logits_sum is None else logits_sum) + (logits * weights).sum(0)
+        features_sum = (0 if features_sum is None else features_sum) + (pooled * weights).sum(0)
+        weight_sum += float(weights.sum())
+
+    for piece in pieces:
+        batch.append(piece)
+        if len(batch) == batch_size:
+            run(batch)
+            batch = []
+    if batch:
+        run(batch)
+    if not weight_sum:  # the header promised more than the file holds
+        raise AudioError(f"{source if isinstance(source, (str, Path)) else name}: nothing to score after decoding "
+                         f"({1000 * read['samples'] / SAMPLING_RATE:.0f} ms of audio); check the file")
+    return {"duration": read["samples"] / SAMPLING_RATE, "logits": (logits_sum / weight_sum).astype(np.float32),
+            "features": (features_sum / weight_sum).astype(np.float32)}
+
+
+def _stream_windows(path, read: dict):
+    """Consecutive 30 s windows of a file at 16 kHz, decoded block by block (`stream_audio`), by the rule of
+    `split_windows` (a last piece shorter than MIN_SAMPLES is dropped); counts the samples in read["samples"]."""
+    window = WINDOW_SECONDS * SAMPLING_RATE
+    buffer = np.zeros(0, dtype=np.float32)
+    for block in stream_audio(path, block_seconds=WINDOW_SECONDS):
+        read["samples"] += block.size
+        buffer = np.concatenate([buffer, block])
+        while buffer.size >= window:
+            yield buffer[:window].copy()
+            buffer = buffer[window:]
+    if buffer.size and long_enough(buffer.size):
+        yield buffer
 
 
 def _labelled(scorer, logits) -> dict:
@@ -298,6 +390,37 @@ def _crossfade(n: int, ramp: int, first: bool, last: bool) -> np.ndarray:
     return np.maximum(weights, 1e-3)
 
 
+def smooth_frames(probabilities, speech, frame_rate: float, smoothing: float = 1.0) -> np.ndarray:
+    """Probabilities averaged over speech frames within `smoothing` s (centred); segments are cut on these, and the
+    stream (streaming.py) scores its segments' confidence on them too."""
+    n = len(speech)
+    probs = np.nan_to_num(probabilities, nan=0.0)
+    width = max(1, min(n, int(round(smoothing * frame_rate))))  # np.convolve "same" returns max(n, width) rows
+    if width > 1:
+        kernel = np.ones(width) / width
+        weight = np.convolve(speech.astype(float), kernel, mode="same")
+        probs = np.stack([np.convolve(probs[:, k] * speech, kernel, mode="same") for k in range(probs.shape[1])], 1)
+        probs = probs / np.maximum(weight, 1e-9)[:, None]
+    return probs
+
+
+# No speech: a frame more than `silence_db` below the recording's loud level (this percentile of its frame levels),
+# or below an absolute floor (digital silence, a muted microphone).
+LOUD_PERCENTILE, SILENCE_FLOOR_DB = 95, -70.0
+
+
+def frame_energy(wave: np.ndarray, n: int) -> np.ndarray:
+    """Level (dB) of the first n encoder frames (20 ms each) of a 16 kHz wave, zero-padded at its end."""
+    frame_len = SAMPLING_RATE // FRAME_RATE
+    padded = np.pad(wave, (0, max(0, n * frame_len - wave.size)))[: n * frame_len].reshape(n, frame_len)
+    return 10 * np.log10(np.mean(padded.astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
+def speech_frames(energy: np.ndarray, loud: float, silence_db: float) -> np.ndarray:
+    """Which frames are speech, given the recording's loud level (`np.percentile(levels, LOUD_PERCENTILE)`)."""
+    return (energy > loud - silence_db) & (energy > SILENCE_FLOOR_DB)
+
+
 def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoothing: float = 1.0,
                          min_segment: float = 1.0) -> list[Segment]:
     """Smooth probabilities over `smoothing` s and take the arg-max per speech frame; pauses shorter than
@@ -306,13 +429,7 @@ def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoot
     n = len(speech)
     if n == 0 or not speech.any():
         return []
-    probs = np.nan_to_num(probabilities, nan=0.0)
-    width = max(1, min(n, int(round(smoothing * frame_rate))))  # np.convolve "same" returns max(n, width) rows
-    if width > 1:
-        kernel = np.ones(width) / width
-        weight = np.convolve(speech.astype(float), kernel, mode="same")
-        probs = np.stack([np.convolve(probs[:, k] * speech, kernel, mode="same") for k in range(probs.shape[1])], 1)
-        probs = probs / np.maximum(weight, 1e-9)[:, None]
+    probs = smooth_frames(probabilities, speech, frame_rate, smoothing)
     minimum = int(round(min_segment * frame_rate))
     best = np.where(speech, probs.argmax(1), -1)
     first = int(np.argmax(speech))
@@ -360,14 +477,42 @@ def segments_from_frames(probabilities, speech, frame_rate: float, labels, smoot
     return segments
 
 
+# The shortest step between window starts: every second of audio is then scored by up to 30 windows. A shorter one
+# multiplies the work (10 minutes at 1 ms would be 600,000 windows) and adds nothing: the frames are 50 per second.
+MIN_STRIDE = 1.0
+MAX_BATCH_SIZE = 64  # windows of 30 s per forward; memory grows with it
+
+
+def check_batch_size(batch_size: int, flag: str = "--batch-size"):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"{flag} {batch_size}: give a whole number from 1 to {MAX_BATCH_SIZE}")
+
+
+def check_timeline_settings(window: float = 30.0, stride: float = 20.0, batch_size: int = 4, smoothing: float = 1.0,
+                            min_segment: float = 1.0, output_rate: float = 10.0):
+    """Refuse settings `timeline` cannot honour, before any audio is read; the messages name the command's flags."""
+    if not MIN_STRIDE <= window <= WINDOW_SECONDS:
+        raise ValueError(f"--window {window:g}: give {MIN_STRIDE:g} to {WINDOW_SECONDS} seconds (the encoder hears at "
+                         "most 30 s)")
+    if not MIN_STRIDE <= stride <= window:
+        raise ValueError(f"--stride {stride:g}: give {MIN_STRIDE:g} s to the window ({window:g} s); shorter steps "
+                         "multiply the work without adding frames")
+    if not 0 < output_rate <= FRAME_RATE:
+        raise ValueError(f"--frame-rate {output_rate:g}: give more than 0 and at most {FRAME_RATE} frames per second "
+                         "(the encoder's rate)")
+    for flag, value in (("--smoothing", smoothing), ("--min-segment", min_segment)):
+        if not (0 <= value and math.isfinite(value)):
+            raise ValueError(f"{flag} {value:g}: give 0 or more seconds")
+    check_batch_size(batch_size)
+
+
 def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0, batch_size: int = 4,
              smoothing: float = 1.0, min_segment: float = 1.0, output_rate: float = 10.0,
              logit_adjustment: bool = False, silence_db: float = 40.0) -> Timeline:
     """Emotion over time for a file of any length (see the module docstring). `model`: a PyTorch model with its
     feature `extractor`, or a scorer such as onnx_backend.OnnxScorer (extractor None)."""
+    check_timeline_settings(window, stride, batch_size, smoothing, min_segment, output_rate)
     scorer = as_scorer(model, extractor)
-    if not 0 < stride <= window:
-        raise ValueError(f"stride must be in (0, window]; got stride={stride}, window={window}")
     frames_total, rate = audio_info(path)
     if frames_total == 0:
         raise AudioError(f"{path}: no samples (an empty file or a header without audio)")
@@ -415,10 +560,7 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
             lo = start - acc_start
             acc_p[lo : lo + n] += probs[row, :n] * weights[:, None]
             acc_w[lo : lo + n] += weights
-            frame_len = SAMPLING_RATE // FRAME_RATE
-            padded = np.pad(wave, (0, max(0, n * frame_len - wave.size)))[: n * frame_len].reshape(n, frame_len)
-            energy = 10 * np.log10(np.mean(padded.astype(np.float64) ** 2, axis=1) + 1e-12)
-            acc_e[lo : lo + n] = np.maximum(acc_e[lo : lo + n], energy)
+            acc_e[lo : lo + n] = np.maximum(acc_e[lo : lo + n], frame_energy(wave, n))
 
     buffer, buffer_start, pending = np.zeros(0, dtype=np.float32), 0, []
     window_samples, hop_samples = int(window * SAMPLING_RATE), int(stride * SAMPLING_RATE)
@@ -444,8 +586,7 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
     if not out_p:
         raise AudioError(f"{path}: nothing to score after decoding; check the file")
     probabilities, energy = np.concatenate(out_p), np.concatenate(out_e)
-    loud = np.percentile(energy, 95)
-    speech = (energy > loud - silence_db) & (energy > -70.0)
+    speech = speech_frames(energy, np.percentile(energy, LOUD_PERCENTILE), silence_db)
     probabilities[~speech] = np.nan
     frame_rate = FRAME_RATE / step
     result = Timeline(names, frame_rate, probabilities, speech, duration=frames_total / rate)
@@ -453,7 +594,7 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
     return result
 
 
-def plot_timeline(result: Timeline, path, title: str = ""):
+def plot_timeline(result: Timeline, path, title: str = "", file_format: str | None = None):
     try:
         import matplotlib
     except ImportError:  # the light (onnx) install has no plotting
@@ -479,5 +620,5 @@ def plot_timeline(result: Timeline, path, title: str = ""):
     bar.set_xlabel("time (s)")
     bar.set_xlim(0, max(result.duration, 1e-3))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format=file_format)  # the format: the target's, when a temporary name is written
     plt.close(fig)

@@ -25,6 +25,37 @@ from .mel import log_mel, mel_filter_bank
 INPUTS = ("input_features", "attention_mask")
 OUTPUTS = ("logits", "frame_logits", "frame_mask", "pooled_features")
 HEAD_FILE = "emotion_head.safetensors"
+# configuration_emotion_whisper.SIZE_LIMITS of what the runtime allocates from config.json (that module needs
+# transformers, which this runtime does without; tests/test_input_bounds.py checks that the two agree)
+SIZE_LIMITS = {"num_mel_bins": (1, 256), "num_labels": (1, 1024)}
+# Mel frames per onnxruntime run (rows x frames, 30 s = 3000): its memory arena keeps the largest run's buffers, so
+# runs stay the size of one 30 s window, while short clips still share a run.
+RUN_FRAMES = 3000
+
+
+def read_config(config_file: Path) -> dict:
+    """config.json of an export, checked before anything is allocated from it."""
+    try:
+        settings = json.loads(config_file.read_text())
+        labels = settings["id2label"]
+        ids = sorted(int(key) for key in labels)
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_file}: not the config.json of an emotion-whisper export ({type(err).__name__}: "
+                         f"{err}); export the model again") from None
+    if ids != list(range(len(ids))):
+        gaps = sorted(set(range(max(ids) + 1)) - set(ids)) if ids else [0]
+        raise ValueError(f"{config_file}: id2label must number the labels 0 to {len(ids) - 1} without gaps; label ids "
+                         f"{gaps} are missing: fix id2label or export the model again")
+    values = {"num_mel_bins": settings.get("num_mel_bins"), "num_labels": len(ids)}
+    for name, (low, high) in SIZE_LIMITS.items():
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{config_file}: {name} must be a whole number from {low} to {high}, got {value!r}: the "
+                             "file is damaged or not an emotion-whisper export")
+    prior = settings.get("label_prior")
+    if prior is not None and (not isinstance(prior, list) or len(prior) != len(ids)):
+        raise ValueError(f"{config_file}: label_prior must have one entry per label ({len(ids)})")
+    return settings
 
 
 class OnnxScorer:
@@ -41,15 +72,22 @@ class OnnxScorer:
         config_file = self.file.parent / "config.json"
         if not config_file.exists():
             raise FileNotFoundError(f"{config_file} not found: the export writes it beside the .onnx files")
-        settings = json.loads(config_file.read_text())
+        settings = read_config(config_file)
         self.config = SimpleNamespace(**{"emotion_loss": "soft_ce", "label_prior": None, "logit_adjustment_tau": 1.0,
                                          "feature_standardization": "none", **settings})
-        self.labels = [settings["id2label"][str(i)] for i in range(len(settings["id2label"]))]
+        names = {int(key): name for key, name in settings["id2label"].items()}
+        self.labels = [names[i] for i in range(len(names))]
         self.filters = mel_filter_bank(settings["num_mel_bins"])
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = onnxruntime.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime's own errors: an operator it lacks, a damaged file
+            first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+            raise ValueError(f"{self.file}: onnxruntime {onnxruntime.__version__} cannot load this graph ({first}); "
+                             "export it again with `emotion-whisper export-onnx`, or use the onnxruntime it was "
+                             "exported for") from None
 
     def run(self, waves) -> dict:
         """The graph's outputs for waveforms of at most 30 s, each featurized alone, zero-padded to the longest."""
@@ -78,8 +116,15 @@ class OnnxScorer:
             pieces = split_windows(wave)
             windows += pieces
             counts.append(len(pieces))
-        out = self.run(windows)
-        weights = out["frame_mask"].sum(axis=1).astype(np.float64)
+        runs, run = [], []
+        for window in windows:  # consecutive windows, at most RUN_FRAMES padded mel frames per run
+            if run and (len(run) + 1) * max(window.size, *(w.size for w in run)) // 160 > RUN_FRAMES:
+                runs.append(run)
+                run = []
+            run.append(window)
+        outs = [self.run(run) for run in runs + [run]]
+        out = {name: np.concatenate([o[name] for o in outs]) for name in ("logits", "pooled_features")}
+        weights = np.concatenate([o["frame_mask"].sum(axis=1) for o in outs]).astype(np.float64)
         bounds = np.cumsum([0] + counts)
         pool = lambda x: np.stack([(x[a:b] * weights[a:b, None]).sum(0) / max(weights[a:b].sum(), 1.0)  # noqa: E731
                                    for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32)

@@ -26,6 +26,9 @@ from .features import clip_batch, pad_frames, scores_from_logits
 # modeling_emotion_whisper.remote_code, in the tests and on release).
 from .mel import scores as _scores  # noqa: F401
 
+# Windows of 30 s per model forward: an hour-long clip is 120 windows, whose activations in one forward take gigabytes.
+WINDOWS_PER_FORWARD = 8
+
 
 @dataclass
 class ClipLogits(ModelOutput):
@@ -73,13 +76,14 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
     def _sanitize_parameters(self, top_k=None, function_to_apply=None, apply_logit_adjustment=None, adaptation=None,
                              **kwargs):
         # Given at construction, these become the pipeline's defaults; given to a call, they apply to that call only.
-        # Neither changes the model: a later call without them is scored as before.
+        # Neither changes the model: they travel with the call down to the model's forward, so a later call without
+        # them is scored as before, and calls from several threads on one pipeline each get their own.
         preprocess, forward, postprocess = super()._sanitize_parameters(top_k, function_to_apply, **kwargs)
         if adaptation is not None:  # a dict or the path of an adaptation JSON; "none": no adaptation
             if isinstance(adaptation, str) and adaptation != "none":
                 with open(adaptation) as handle:
                     adaptation = json.load(handle)
-            forward["adaptation"] = adaptation
+            forward["adaptation"] = self.model.adaptation_tensors(adaptation)  # checked once, before any audio
         if apply_logit_adjustment is not None:
             forward["apply_logit_adjustment"] = apply_logit_adjustment
         return preprocess, forward, postprocess
@@ -125,15 +129,28 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
         return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
 
     def _forward(self, model_inputs, apply_logit_adjustment=None, adaptation=None):
-        # window_counts: the model pools a clip's 30 s windows, weighted by their valid frames
-        before = self.model.adaptation
+        options = {"apply_logit_adjustment": apply_logit_adjustment}
         if adaptation is not None:
-            self.model.set_adaptation(None if adaptation == "none" else adaptation)
-        try:
-            outputs = self.model(**model_inputs, apply_logit_adjustment=apply_logit_adjustment)
-        finally:
-            self.model.adaptation = before  # this call's adaptation ends with it
-        return ClipLogits(logits=outputs.logits)
+            options["adaptation"] = adaptation
+        counts = model_inputs.get("window_counts")
+        rows = model_inputs["input_features"].shape[0]
+        if counts is None or rows <= WINDOWS_PER_FORWARD:
+            # window_counts: the model pools a clip's 30 s windows, weighted by their valid frames
+            return ClipLogits(logits=self.model(**model_inputs, **options).logits)
+        # Many windows: scored a few at a time and pooled here as the model pools them. Every adaptation and
+        # adjustment is the same shift of every window's logits, so it commutes with the weighted mean.
+        logits, weights = [], []
+        for start in range(0, rows, WINDOWS_PER_FORWARD):
+            part = slice(start, start + WINDOWS_PER_FORWARD)
+            out = self.model(input_features=model_inputs["input_features"][part],
+                             attention_mask=model_inputs["attention_mask"][part], **options)
+            logits.append(out.logits)
+            weights.append(out.frame_mask.sum(dim=1).float())
+        logits, weights = torch.cat(logits), torch.cat(weights)
+        counts = [int(c) for c in counts]
+        pooled = [(v * w[:, None].to(v.dtype)).sum(0) / w.sum().clamp(min=1)
+                  for v, w in zip(logits.split(counts), weights.split(counts))]
+        return ClipLogits(logits=torch.stack(pooled))
 
     def postprocess(self, model_outputs, top_k=5, function_to_apply=None):
         if function_to_apply is not None:  # the caller's explicit choice

@@ -8,6 +8,11 @@ its code would not load on an older transformers (remote_code.py); 3 render mode
 evaluation JSON(s) as README.md, and copy the JSON(s) beside it; 4 load the folder in a fresh process, offline,
 from another directory, with this package hidden, and run the pipeline on generated audio; 5 with --push, upload it
 with huggingface_hub. A failed upload says why (no token, no network) and leaves the folder in place.
+
+The folder (--out, default release/NAME) is written as a hidden temporary folder beside it and renamed into place
+once checked: a failed release leaves nothing behind, and a release never deletes what it did not create. An
+existing folder with anything in it is refused unless --overwrite; the working directory, the checkpoint, the home
+folder and any folder holding one of them are refused always.
 """
 
 import argparse
@@ -23,6 +28,8 @@ from pathlib import Path
 import torch
 
 from .labels import label_table_markdown
+from .outputs import umask
+from .outputs import replace_folder, replaceable_folder
 from .remote_code import unloadable_code
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "model_card.md"
@@ -43,6 +50,30 @@ print(type(pipe).__name__, result[0]["label"], len(result))
 
 class ReleaseError(RuntimeError):
     pass
+
+
+# The Hub's repository ids (huggingface_hub.utils.validate_repo_id): OWNER/NAME, each of letters, digits, "_", "-" and
+# ".", starting and ending with a letter, digit or "_", without "--" or "..", at most 96 characters.
+_REPO_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?")
+
+
+def check_repo_id(repo_id: str):
+    parts = repo_id.split("/")
+    if (len(parts) != 2 or not all(_REPO_PART.fullmatch(part) for part in parts) or "--" in repo_id
+            or ".." in repo_id or repo_id.endswith(".git")):
+        raise ReleaseError(f"--repo-id {repo_id!r} is not a Hub repository id: write OWNER/NAME, each part of letters, "
+                           "digits, '_', '-' and '.', starting and ending with a letter, digit or '_', without '--' "
+                           "or '..', at most 96 characters")
+
+
+def release_folder(out, repo_id: str, checkpoint, overwrite: bool) -> Path:
+    """Where the release goes, refused if writing it there could destroy anything it did not create."""
+    folder = Path(out) if out else Path("release") / repo_id.split("/")[1]
+    try:
+        return replaceable_folder(folder, "--out", overwrite, {
+            "the working directory": Path.cwd(), "the checkpoint": checkpoint, "your home folder": Path.home()})
+    except ValueError as err:
+        raise ReleaseError(str(err)) from None
 
 
 def model_index(repo_id: str, evaluations: list[dict]) -> list[dict]:
@@ -199,29 +230,51 @@ def push(folder: Path, repo_id: str, message: str):
 
 
 def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_json=(), commit_message: str = "",
-            dtype: str = "float16", base_model: str | None = None, onnx: bool = False) -> Path:
+            dtype: str = "float16", base_model: str | None = None, onnx: bool = False,
+            overwrite: bool = False) -> Path:
     from . import register
     from .modeling_emotion_whisper import WhisperForEmotionClassification
 
     # save_pretrained copies the modeling code only for classes registered with the Auto classes; run as
     # `python -m modeling_emotion_whisper.release`, nothing has registered them yet.
     register()
-    if "/" not in repo_id:
-        raise ReleaseError(f"--repo-id {repo_id!r}: write it as ORG/NAME")
-    # 1. The checkpoint.
+    check_repo_id(repo_id)
+    # 1. The checkpoint, the folder and the evaluations, all checked before any work.
     if not Path(checkpoint, "config.json").exists():
         raise ReleaseError(f"{checkpoint} has no config.json: pass a folder saved by train.py or save_pretrained")
-    model = WhisperForEmotionClassification.from_pretrained(checkpoint, dtype=getattr(torch, dtype))
+    folder = release_folder(out, repo_id, checkpoint, overwrite)
+    try:
+        evaluations = [json.loads(Path(p).read_text()) for p in eval_json]
+    except (OSError, ValueError) as err:
+        raise ReleaseError(f"--eval-json: {err}") from None
+    try:
+        model = WhisperForEmotionClassification.from_pretrained(checkpoint, dtype=getattr(torch, dtype))
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ReleaseError(f"{checkpoint}: cannot load the model ({' '.join(str(err).split())})") from None
     if base_model:  # e.g. the Hub id of a local copy the model was trained from
         model.config.base_model = base_model
-    # 2. The folder.
-    folder = Path(out or Path("release") / repo_id.split("/")[-1])
-    if folder.exists():
-        shutil.rmtree(folder)
+    # 2. The folder, written aside and renamed into place once checked.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+    try:
+        staging.chmod(0o777 & ~umask())  # mkdtemp makes it 0700
+        _write_release(staging, checkpoint, repo_id, model, eval_json, evaluations, onnx)
+        replace_folder(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    # 5. Upload.
+    if push_to_hub:
+        push(folder, repo_id, commit_message or "Release emotion-whisper")
+        print(f"pushed to https://huggingface.co/{repo_id}")
+    print(f"release folder: {folder}")
+    return folder
+
+
+def _write_release(folder: Path, checkpoint, repo_id, model, eval_json, evaluations, onnx):
     model.save_pretrained(folder)
     refuse_unloadable_code(folder)
     # 3. Model card and evaluation results.
-    evaluations = [json.loads(Path(p).read_text()) for p in eval_json]
     for i, path in enumerate(eval_json):
         shutil.copyfile(path, folder / f"eval_results_{i}.json" if len(eval_json) > 1 else folder / "eval_results.json")
     if onnx:  # from the float32 checkpoint, not the released half-precision weights; checked against PyTorch
@@ -235,12 +288,6 @@ def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_
     # 4. The fresh-process check.
     report = check_folder(folder)
     print(f"checked: {report}")
-    # 5. Upload.
-    if push_to_hub:
-        push(folder, repo_id, commit_message or "Release emotion-whisper")
-        print(f"pushed to https://huggingface.co/{repo_id}")
-    print(f"release folder: {folder}")
-    return folder
 
 
 def main(argv=None):
@@ -253,10 +300,11 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     parser.add_argument("--base-model", help="Hub id of the Whisper checkpoint trained from, if it was a local copy")
     parser.add_argument("--onnx", action="store_true", help="also write onnx/model.onnx and onnx/model_int8.onnx")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     args = parser.parse_args(argv)
     try:
         release(args.checkpoint, args.repo_id, args.out, args.push, args.eval_json, dtype=args.dtype,
-                base_model=args.base_model, onnx=args.onnx)
+                base_model=args.base_model, onnx=args.onnx, overwrite=args.overwrite)
     except ReleaseError as err:
         sys.exit(f"error: {err}")
 

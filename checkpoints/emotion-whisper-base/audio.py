@@ -6,6 +6,7 @@ Every failure says which input failed and what to do, instead of surfacing from 
 
 import io
 import os
+import stat
 
 import numpy as np
 import soundfile as sf
@@ -20,6 +21,14 @@ MIN_SAMPLES = 400
 MIN_SECONDS = MIN_SAMPLES / SAMPLING_RATE
 WINDOW_SECONDS = 30  # the encoder's context: longer audio is scored as windows (split_windows)
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aif", ".aiff", ".aifc", ".au", ".snd"}
+# The sampling rates of real recordings. A header outside them is damaged or forged: at 1 Hz, a 32 KB WAV claims
+# hours of audio, and resampling it to 16 kHz would take gigabytes before anything is scored.
+MIN_RATE, MAX_RATE = 1000, 384000
+# Decoding a whole file (read_region, load_audio) holds its samples at their own rate and at 16 kHz at once: at most
+# an hour, from at most an hour of 48 kHz stereo (1.4 GB as float32). Longer recordings are read in windows instead
+# (stream_audio): `emotion-whisper predict` and `timeline` score any length at flat memory.
+MAX_DECODE_SECONDS = 3600
+MAX_DECODE_SAMPLES = MAX_DECODE_SECONDS * 48000 * 2
 
 
 class AudioError(ValueError):
@@ -42,6 +51,14 @@ def to_mono(array, name: str = "audio") -> np.ndarray:
     elif array.ndim != 1:
         raise AudioError(f"{name}: expected a 1-D waveform or (samples, channels), got shape {array.shape}")
     return array
+
+
+def check_rate(rate, name: str = "audio"):
+    """Refuse a sampling rate outside MIN_RATE..MAX_RATE (see there), before anything is decoded or resampled."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(f"{name}: a sampling rate of {rate:g} Hz is outside the {MIN_RATE}-{MAX_RATE} Hz of real "
+                         "recordings (a damaged or forged header); re-export it, e.g. `ffmpeg -i IN -ar 16000 OUT.wav`")
+    return rate
 
 
 def resample(array: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
@@ -75,6 +92,7 @@ def prepare_waveform(array, sampling_rate: int, name: str = "audio", target_sr: 
         raise AudioError(f"{name}: the waveform contains NaN or infinite samples; fix or drop the file")
     if int(sampling_rate) <= 0:
         raise AudioError(f"{name}: invalid sampling rate {sampling_rate}")
+    check_rate(int(sampling_rate), name)
     if mono.size == 0:
         raise AudioError(f"{name}: no samples (an empty file or a header without audio)")
     check_length(mono, name, int(sampling_rate))
@@ -89,14 +107,33 @@ def split_windows(wave: np.ndarray, rate: int = SAMPLING_RATE, window: float = W
     return [p for p in pieces if long_enough(p.size, rate)] or pieces[:1]
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
 def _open(source, name):
     if isinstance(source, (bytes, bytearray)):
         return io.BytesIO(source)
     if isinstance(source, (str, os.PathLike)):
-        if not os.path.exists(source):
-            raise AudioError(f"{name}: no such file")
-        if os.path.isdir(source):
+        try:
+            mode = os.stat(source).st_mode
+        except FileNotFoundError:
+            if os.path.islink(source):
+                target = os.readlink(source)
+                raise AudioError(f"{name}: a broken symbolic link (to {target}); fix or remove it") from None
+            raise AudioError(f"{name}: no such file") from None
+        except PermissionError:
+            raise AudioError(f"{name}: permission denied (a folder on its path cannot be searched)") from None
+        except OSError as err:  # e.g. a symbolic link loop
+            raise AudioError(f"{name}: cannot be opened ({err.strerror})") from None
+        if stat.S_ISDIR(mode):
             raise AudioError(f"{name}: is a folder, not an audio file")
+        if not stat.S_ISREG(mode):
+            # opening a FIFO blocks until something writes to it, and a device never ends: never opened
+            kind = next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+            raise AudioError(f"{name}: is {kind}, not an audio file; skipped without opening it")
+        if not os.access(source, os.R_OK):
+            raise AudioError(f"{name}: permission denied; make it readable (chmod a+r) or skip it")
     return source
 
 
@@ -111,10 +148,18 @@ def read_region(source, offset: float = 0.0, duration: float | None = None, dtyp
     name = str(source) if isinstance(source, (str, os.PathLike)) else "audio bytes"
     try:
         with sf.SoundFile(_open(source, name)) as handle:
-            rate = handle.samplerate
-            if offset:
-                handle.seek(int(round(offset * rate)))
+            rate = check_rate(handle.samplerate, name)
+            start = int(round(offset * rate)) if offset else 0
             frames = -1 if duration is None else int(round(duration * rate))
+            wanted = max(0, handle.frames - start) if frames < 0 else min(frames, max(0, handle.frames - start))
+            if wanted > MAX_DECODE_SECONDS * rate or wanted * handle.channels > MAX_DECODE_SAMPLES:
+                raise AudioError(
+                    f"{name}: {wanted / rate:.0f} s of {handle.channels}-channel audio at {rate} Hz is more than is "
+                    f"decoded at once (up to {MAX_DECODE_SECONDS} s, {MAX_DECODE_SAMPLES // 10**6} million samples); "
+                    "score it with `emotion-whisper predict` or `timeline`, which read long recordings in 30 s "
+                    "windows, or pass an excerpt (offset, duration)")
+            if start:
+                handle.seek(start)
             return handle.read(frames, dtype=dtype, always_2d=True), rate
     except AudioError:
         raise
@@ -137,7 +182,7 @@ def audio_info(path) -> tuple[int, int]:
         raise
     except Exception as err:
         raise _cannot_decode(str(path), err) from None
-    return info.frames, info.samplerate
+    return info.frames, check_rate(info.samplerate, str(path))
 
 
 def stream_audio(path, block_seconds: float, target_sr: int = SAMPLING_RATE):

@@ -63,7 +63,7 @@ def _refuse_unfitting_weights(source, config, info: dict, heads_may_change: bool
     for kind, keys in problems.items():
         if keys:
             shown = ", ".join(sorted(keys)[:6]) + (f", ... ({len(keys)} in all)" if len(keys) > 6 else "")
-            lines.append(f"  {kind}: {shown}")
+            lines.append(f"{kind}: {shown}")
 
     def layers(keys):
         return {int(k.split(".")[2]) for k in keys if k.startswith("encoder.layers.") and k.split(".")[2].isdigit()}
@@ -71,9 +71,10 @@ def _refuse_unfitting_weights(source, config, info: dict, heads_may_change: bool
     missing_layers, extra_layers = layers(problems["missing (left random)"]), layers(problems["unexpected (dropped)"])
     if missing_layers or extra_layers:
         held = (set(range(config.encoder_layers)) - missing_layers) | extra_layers
-        lines.append(f"  config.json says encoder_layers={config.encoder_layers}; the weights hold {len(held)} layers")
+        lines.append(f"config.json says encoder_layers={config.encoder_layers}; the weights hold {len(held)} layers")
+    # one line (the command line prints it as its error line), naming every kind of misfit
     raise ValueError(
-        f"{source}: the weights do not fit the model its config describes:\n" + "\n".join(lines) + "\n"
+        f"{source}: the weights do not fit the model its config describes: " + "; ".join(lines) + ". "
         "Make config.json describe the weights (e.g. its encoder_layers, num_domains, frame_head), or save the folder "
         "again from the model it came from. To start new heads on a trained encoder on purpose (another label set, "
         "a new domain or frame head), pass ignore_mismatched_sizes=True; to start from a Whisper checkpoint, use "
@@ -218,9 +219,13 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         `logit_shift` (num_labels) is added to the emotion logits; `target_prior` (num_labels) marks a prior
         adaptation, whose shift already replaced the training prior, so forward adjusts no logits while it is set.
         See modeling_emotion_whisper.adaptation."""
-        if adaptation is None:
-            self.adaptation = None
-            return
+        self.adaptation = None if adaptation is None else self.adaptation_tensors(adaptation)
+
+    def adaptation_tensors(self, adaptation) -> dict:
+        """An adaptation (see set_adaptation) checked and as tensors, for `forward(adaptation=...)`, which applies it
+        to that call alone and leaves the model as it is; "none" is {}: no adaptation, whatever the model holds."""
+        if isinstance(adaptation, str) and adaptation == "none":
+            return {}
         known = {"feature_scale", "feature_shift", "logit_shift", "target_prior"}
         tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in adaptation.items() if k in known}
         sizes = {"feature_scale": self.head_input_size, "feature_shift": self.head_input_size,
@@ -231,7 +236,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         for key, value in tensors.items():
             if value.shape != (sizes[key],):
                 raise ValueError(f"adaptation {key} has shape {tuple(value.shape)}, expected ({sizes[key]},)")
-        self.adaptation = tensors
+        return tensors
 
     def set_group_statistics(self, mean, var, group_of_domain):
         """Training statistics of feature standardization: `mean` and `var` (groups, head_input_size) of the pooled
@@ -264,13 +269,15 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         device = self.emotion_head.weight.device
         return mean.to(device), std.clamp(min=1e-5).to(device)
 
-    def head_input(self, hidden, frame_segments=None, domain_labels=None):
+    def head_input(self, hidden, frame_segments=None, domain_labels=None, adaptation=None):
         """What the emotion head reads, from encoder output `hidden` (..., head_input_size): an adaptation's affine
         map (statistics of a group of inputs), else the model's own standardization, else `hidden` itself. Outside
         training every map is affine per dimension, so applying it to pooled features equals pooling the mapped frames:
-        code that trains the head on cached pooled features (few-shot) feeds it exactly what `forward` does."""
-        if self.adaptation is not None and "feature_scale" in self.adaptation:
-            return hidden * self.adaptation["feature_scale"].to(hidden) + self.adaptation["feature_shift"].to(hidden)
+        code that trains the head on cached pooled features (few-shot) feeds it exactly what `forward` does.
+        `adaptation`: tensors of `adaptation_tensors` ({} for none), else the model's own (`set_adaptation`)."""
+        adaptation = self.adaptation if adaptation is None else adaptation
+        if adaptation is not None and "feature_scale" in adaptation:
+            return hidden * adaptation["feature_scale"].to(hidden) + adaptation["feature_shift"].to(hidden)
         if self.config.feature_standardization != "none":
             return self._standardize(hidden, frame_segments, domain_labels)
         return hidden
@@ -352,9 +359,21 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         missing or extra encoder layer always, a missing, extra or resized head unless `ignore_mismatched_sizes=True`
         (the way to start new heads on a trained encoder on purpose)."""
         wants_info = kwargs.pop("output_loading_info", False)
-        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        heads_may_change = kwargs.pop("ignore_mismatched_sizes", False)
+        # Weights from safetensors only: a pickle (pytorch_model.bin) can run code when it is read.
+        kwargs.setdefault("use_safetensors", True)
+        # A resized weight is loaded (left random) and then refused below with its name, where transformers would
+        # stop with a generic message after a table; the table only repeats what the refusal says.
+        verbosity = transformers_logging.get_verbosity()
+        if not heads_may_change:
+            transformers_logging.set_verbosity_error()
+        try:
+            model, info = super().from_pretrained(*args, output_loading_info=True, ignore_mismatched_sizes=True,
+                                                  **kwargs)
+        finally:
+            transformers_logging.set_verbosity(verbosity)
         source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
-        _refuse_unfitting_weights(source, model.config, info, heads_may_change=kwargs.get("ignore_mismatched_sizes"))
+        _refuse_unfitting_weights(source, model.config, info, heads_may_change=heads_may_change)
         model.apply_freezing()  # loading replaces the parameters, and with them requires_grad
         return (model, info) if wants_info else model
 
@@ -490,6 +509,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         output_attentions: bool | None = None,
+        adaptation: dict | str | None = None,
         **kwargs,
     ) -> EmotionWhisperOutput:
         r"""
@@ -518,8 +538,12 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                 torch.export, torch.compile or torch.jit tracing, where shapes cannot depend on the mask's values.
             output_attentions (`bool`, *optional*, defaults to `config.output_attentions`):
                 Return every layer's attention weights (`attentions`); only "eager" attention computes them.
+            adaptation (`dict` or `"none"`, *optional*, defaults to the model's own, see `set_adaptation`):
+                An adaptation for this call alone (as `set_adaptation` takes it, or `adaptation_tensors` returns it);
+                "none": none. The model is left as it is, so that calls from several threads each get their own.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        adaptation = self.adaptation if adaptation is None else self.adaptation_tensors(adaptation)
         if input_features.dim() != 3 or input_features.shape[1] != self.config.num_mel_bins:
             raise ValueError(
                 f"input_features must have shape (batch, {self.config.num_mel_bins}, frames), got "
@@ -569,7 +593,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             hidden = torch.cat([*hidden_states[:-1], hidden], dim=-1)
             hidden_states = hidden_states if wants_states else None
         frame_segments = segment_ids[:, ::2] if segment_ids is not None else None
-        features = self.dropout(self.head_input(hidden, frame_segments, domain_labels))
+        features = self.dropout(self.head_input(hidden, frame_segments, domain_labels, adaptation=adaptation))
         frame_logits = self.emotion_head(features) if self.frame_head is None else self.frame_head(final_output)
         weights = frame_mask.to(frame_logits.dtype)[..., None]
         mean_over_frames = lambda x: (x * weights).sum(1) / weights.sum(1).clamp(min=1)  # noqa: E731
@@ -612,14 +636,14 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             weighted = self.config.domain_loss_weight * domain_loss
             loss = weighted if loss is None else loss + weighted
 
-        if self.adaptation is not None and "logit_shift" in self.adaptation:
-            shift = self.adaptation["logit_shift"].to(logits)
+        if adaptation is not None and "logit_shift" in adaptation:
+            shift = adaptation["logit_shift"].to(logits)
             logits, frame_logits = logits + shift, frame_logits + shift
             segment_logits = segment_logits + shift if segment_logits is not None else None
         adjust = self.config.apply_logit_adjustment if apply_logit_adjustment is None else apply_logit_adjustment
         # A prior adaptation's shift (log target prior - log training prior) already took the training prior out;
         # adjusting too would remove it a second time (adaptation.py, "Prior adaptation and logit adjustment").
-        if adjust and not (self.adaptation is not None and "target_prior" in self.adaptation):
+        if adjust and not (adaptation is not None and "target_prior" in adaptation):
             logits, frame_logits = self.adjust_logits(logits), self.adjust_logits(frame_logits)
             if segment_logits is not None:
                 segment_logits = self.adjust_logits(segment_logits)
@@ -648,6 +672,12 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         super().save_pretrained(save_directory, *args, **kwargs)
         if not kwargs.get("is_main_process", True):
             return
+        # safetensors writes its files 0600 (a temporary file renamed); they are shared like config.json beside
+        # them, whose mode follows the umask
+        mode = os.stat(os.path.join(save_directory, "config.json")).st_mode & 0o777
+        for name in os.listdir(save_directory):
+            if name.endswith(".safetensors"):
+                os.chmod(os.path.join(save_directory, name), mode)
         if has_pipeline:
             pipeline_file = os.path.join(here, PIPELINE_FILE)
             for source in [pipeline_file, *get_relative_import_files(pipeline_file)]:
