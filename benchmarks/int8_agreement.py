@@ -31,13 +31,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# Static int8 recipes tried (onnx_export.quantize_static_int8 keywords); "chosen" is onnx_export.STATIC_INT8.
+# Static int8 recipes tried: onnx_export.STATIC_INT8 (model_int8_static.onnx) with these keywords of
+# onnx_export.quantize_static_int8 changed.
 VARIANTS = {
-    "heads-only": {"exclude": ()},
-    "fc2-fp32": {"exclude": ("first", "last", "fc2")},
+    "fc2-int8": {"exclude": ("first", "last")},
+    "edges-int8": {"exclude": ("fc2",)},
     "attention-too": {"weights_only": False},
+    "attention-only": {"exclude": ("first", "last", "fc1", "fc2")},
     "percentile": {"method": "percentile"},  # histogram methods: calibrated on the clips end to end in 4 s pieces
-    "fc2-dynamic": {"dynamic": ("fc2",)},
+    "fc2-dynamic": {"exclude": ("first", "last"), "dynamic": ("fc2",)},
+    "calibration-256": {"calibration_clips": 256},
 }
 CHUNK = 256
 
