@@ -89,8 +89,8 @@ def make_exports(args):
             calibration = waves
         started = time.perf_counter()
         quantize_static_int8(onnx / "model.onnx", file, model, calibration, **settings)
-        print(f"{name} {settings or '(onnx_export.STATIC_INT8)'}: quantized in {time.perf_counter() - started:.0f} s",
-              flush=True)
+        recipe = wanted[label][1] or "(onnx_export.STATIC_INT8)"
+        print(f"{name} {recipe}: quantized in {time.perf_counter() - started:.0f} s", flush=True)
     return files
 
 

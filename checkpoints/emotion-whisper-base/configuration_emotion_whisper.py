@@ -145,6 +145,9 @@ standardization_momentum (`float`, defaults to 0.01):
 training_corpora (`dict[str, float]`, *optional*):
     The corpora the model was trained on and the hours of training audio from each (set by train.py). The model
     card lists them with their licences; fine-tuning on other data does not update it.
+training_corpus_cards (`dict[str, dict]`, *optional*):
+    Title, language and licence of each registered training corpus (set by train.py from the corpus registry), so
+    that the model card needs nothing but the model. Not a constructor argument: kept as an extra config attribute.
 source_feature_mean / source_feature_std (`list[float]`, *optional*):
     Mean and standard deviation of the pooled encoder features on held-out source-domain clips, measured after
     training. Unsupervised adaptation to a new domain maps that domain's statistics onto these; a standardizing
