@@ -17,6 +17,7 @@ Issue 27's target for static int8: >= 98 % same top emotion, micro-F1 within 0.5
 
 --variants: also quantizes the fp32 graph with the other static recipes in VARIANTS (written beside it as
 model_int8_static-NAME.onnx) and scores them alongside, to choose onnx_export.STATIC_INT8 (use a subset: --max_clips).
+Graphs already in --onnx are used as they are: delete them after changing a recipe or the model.
 """
 
 import argparse

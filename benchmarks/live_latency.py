@@ -214,7 +214,7 @@ def stream_frames(scorer, extractor, pcm, hop, context):
     probabilities = np.concatenate([o.probabilities for o in outputs])
     speech = np.concatenate([o.speech for o in outputs])
     top = np.where(speech, np.nan_to_num(probabilities, nan=-1).argmax(1), -1)
-    return top, {round(o.end, 3): o.label for o in outputs}
+    return top, [(round(o.end, 3), o.label) for o in outputs]
 
 
 def frame_scores(top, reference, truth):
@@ -286,8 +286,8 @@ def main(argv=None):
         for hop, context in settings:
             m = measured[backend, hop, context]
             top, hop_labels = stream_frames(scorer, extractor, pcm, hop, context)
-            cli = [line for line in m["lines"] if "end" not in line]
-            same = [hop_labels.get(round(line["time"], 3), "missing") == line["label"] for line in cli]
+            cli = [(line["time"], line["label"]) for line in m["lines"] if "end" not in line]
+            same = [a == b for a, b in zip(cli, hop_labels)] + [False] * abs(len(cli) - len(hop_labels))
             results.append({"backend": backend, "hop": hop, "context": context, **m,
                             **frame_scores(top, reference, truth), "hop_labels_equal_cli": float(np.mean(same))})
         del scorer, extractor

@@ -231,6 +231,8 @@ def cmd_export_onnx(args):
         raise ValueError(f"--tolerance {args.tolerance:g}: give a positive number")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: is a file; give a folder")
+    if args.calibration and "int8-static" not in args.quantize:
+        raise ValueError("--calibration calibrates --quantize int8-static; add it, or drop --calibration")
     try:
         report = export_onnx(args.model or DEFAULT_MODEL, args.out, quantize=",".join(args.quantize),
                              tolerance=args.tolerance, calibration=args.calibration,

@@ -34,8 +34,9 @@ def exported(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("static")
     torch.manual_seed(0)
-    # four layers: the first and last stay float32 (onnx_export.STATIC_INT8), the two inner ones are quantized
-    model = WhisperForEmotionClassification(tiny_config(encoder_layers=4, num_domains=3)).eval()
+    # four layers: the first and last stay float32 (onnx_export.STATIC_INT8), the two inner ones are quantized; weights
+    # large enough (init_std 0.2) that the inner layers move the logits (at 0.02 they hardly reach them)
+    model = WhisperForEmotionClassification(tiny_config(encoder_layers=4, num_domains=3, init_std=0.2)).eval()
     model.save_pretrained(root / "model")
     write_clips(root / "calibration")
     report = export_onnx(root / "model", root / "onnx", quantize="int8-static", calibration=root / "calibration",
@@ -44,10 +45,12 @@ def exported(tmp_path_factory):
 
 
 def test_static_int8_export_writes_a_quantized_graph_that_agrees_with_fp32(exported):
-    """Tolerance: a random tiny model's clip logits span about +-1; int8 (per-channel weights, uint8 activations
-    calibrated on 8 generated clips) moves them by a few hundredths. 0.1 on the logits and 0.05 on the probabilities
-    allow that and catch a broken graph (a wrong scale, a mis-quantized axis or a lost mask moves them by 0.3 and
-    more)."""
+    """Tolerance, for int8 on a tiny random model: its clip logits span about -1.4 to 1.3 and int8 (per-channel
+    weights, uint8 activations calibrated on 8 generated clips of 0.5 to 2.25 s) moves them by 0.01 to 0.02, and by
+    0.15 on a 0.3 s clip, shorter than any calibration clip (probabilities: 0.03; frame logits, spanning +-2, with no
+    pooling to average the rounding: 0.28). The bounds, 0.25 on clip logits, 0.05 on probabilities and 0.5 on frame
+    logits, leave room for other CPUs' rounding and still catch a broken graph (a wrong scale or channel axis, or a
+    lost mask, moves logits by about their whole range)."""
     import onnx
 
     from modeling_emotion_whisper.onnx_backend import OnnxScorer
@@ -62,11 +65,11 @@ def test_static_int8_export_writes_a_quantized_graph_that_agrees_with_fp32(expor
     fp32, int8 = OnnxScorer(root / "onnx"), OnnxScorer(static)
     for group in [[w] for w in waves] + [waves]:
         (expected, _), (got, _) = fp32.clips(group, False), int8.clips(group, False)
-        np.testing.assert_allclose(got, expected, atol=0.1)
+        np.testing.assert_allclose(got, expected, atol=0.25)
         np.testing.assert_allclose(softmax(got), softmax(expected), atol=0.05)
     (expected, mask), (got, got_mask) = fp32.frames(waves[:3], False), int8.frames(waves[:3], False)
     np.testing.assert_array_equal(got_mask, mask)
-    assert np.abs(got[mask] - expected[mask]).max() < 0.2  # frames: no pooling to average the rounding away
+    assert np.abs(got[mask] - expected[mask]).max() < 0.5
 
 
 def test_calibration_from_a_built_dataset_takes_its_train_split(tmp_path):
