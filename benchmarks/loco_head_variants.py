@@ -8,7 +8,8 @@ head_features.npz), and the head is refitted for each C exactly as train.py step
 z-scored within each training corpus, class-balanced logistic regression, tau * log(prior) in the bias). Each head
 scores the target's saved raw features as evaluate_model.py does: plain (the stored source statistics), standardized
 per corpus and per speaker (labels unused), on all clips and on the skewed target (seed 0). Micro-F1; the row with
-the run's own C reproduces its evaluation, which the script checks.
+the run's own C reproduces its evaluation, which the script checks. --running adds inference.RunningAdapter's
+numbers (a stream of single clips, adapted from the 20th on; see running_scores); --levels the stacked refit.
 """
 
 import argparse
@@ -47,12 +48,51 @@ def target_scores(features, rows, weight, bias, config, names, label_sets, unwei
     return out
 
 
+def running_inputs(x, order, config, min_clips=20):
+    """What inference.RunningAdapter feeds the head for clips `x` arriving in `order`, row by row in arrival order:
+    the first min_clips - 1 z-scored with the stored source statistics (a clip alone), every later one standardized
+    on the mean and deviation of the clips so far, itself included, onto adaptation.source_statistics (as
+    `adapt_to_inputs` on that prefix; tests/test_running_adapter.py checks both ways agree)."""
+    from modeling_emotion_whisper.adaptation import source_statistics, standardization_map
+
+    x = np.asarray(x, dtype=np.float64)[order]
+    seen = np.arange(1, len(x) + 1)[:, None]
+    mean = np.cumsum(x, 0) / seen
+    std = np.sqrt(np.maximum(np.cumsum(x ** 2, 0) / seen - mean ** 2, 0.0))
+    z = (x - np.asarray(config.source_feature_mean)) / np.maximum(np.asarray(config.source_feature_std), 1e-5)
+    late = np.arange(min_clips - 1, len(x))
+    mapped = standardization_map(mean[late], std[late], *source_statistics(config))
+    z[late] = x[late] * np.asarray(mapped["feature_scale"]) + np.asarray(mapped["feature_shift"])
+    return z
+
+
+def running_scores(features, rows, weight, bias, config, names, label_sets, min_clips=20, orders=5):
+    """Micro-F1 (%) of inference.RunningAdapter on the target, all clips and skewed: the clips arrive one at a time in
+    a random order (mean over `orders` seeded orders), scored as `running_inputs` says."""
+    from modeling_emotion_whisper.evaluation import score, skewed_subset
+
+    out = []
+    for index in (np.arange(len(rows)), skewed_subset(rows, 0)):
+        x, subset, values = features[index], rows.select(index), []
+        for seed in range(orders):
+            order = np.random.default_rng(seed).permutation(len(x))
+            logits = np.empty((len(x), weight.shape[0]))
+            logits[order] = running_inputs(x, order, config, min_clips) @ weight.T + bias
+            result = score(logits, subset, names, config.label_prior, config.logit_adjustment_tau,
+                           corpus_labels=label_sets)
+            values.append(100 * result["overall"]["micro_f1"])
+        out.append(float(np.mean(values)))
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="runs/generalization/TARGET-NAME folders (refit, --save_outputs)")
     parser.add_argument("--C", default="0.1,0.25,0.5,1", help="Comma-separated inverse regularization strengths.")
     parser.add_argument("--levels", default="", help="Comma-separated groupings the training clips are z-scored "
                         "within and stacked (speaker, corpus, all; train.py --refit_head_levels); default: the run's")
+    parser.add_argument("--running", action="store_true", help="also score inference.RunningAdapter (clips one at "
+                        "a time in random orders, adapted from the 20th on), all clips and skewed")
     args = parser.parse_args(argv)
 
     import torch
@@ -67,7 +107,7 @@ def main(argv=None):
     from modeling_emotion_whisper.packing import ClipCollator
 
     Cs = [float(c) for c in args.C.split(",")]
-    table, ua = {C: [] for C in Cs}, {C: [] for C in Cs}
+    table, ua, running = {C: [] for C in Cs}, {C: [] for C in Cs}, {C: [] for C in Cs}
     for run in map(Path, args.runs):
         resolved = json.loads((run / "run_config.json").read_text())
         fitted = json.loads((run / "refit_head.json").read_text())
@@ -105,6 +145,8 @@ def main(argv=None):
             weight, bias, _ = fit_head(train_features, train, config, C=C,
                                        levels=[level for level in args.levels.split(",") if level] or None)
             table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, label_sets, ua[C]))
+            if args.running:
+                running[C].append(running_scores(saved["features"], rows, weight, bias, config, names, label_sets))
         print(f"{run.name}: checked against its evaluation; {len(train)} training clips", flush=True)
 
     targets = [Path(r).name.split("-")[0] for r in args.runs]  # generalization_runs.sh names runs TARGET-NAME
@@ -117,6 +159,11 @@ def main(argv=None):
     for C in Cs:
         print(f"| {C:g} | " + " | ".join(f"{m:.2f}" for m in np.mean(np.reshape(ua[C], (len(targets), -1)), axis=0))
               + " |")
+    if args.running:
+        print("\nRunningAdapter (clips one at a time, random order, mean of 5 orders), micro-F1: all clips / skewed\n")
+        for C in Cs:
+            print(f"- C {C:g}: mean " + " / ".join(f"{m:.2f}" for m in np.mean(running[C], axis=0)) + "; "
+                  + "; ".join(f"{t} {a:.1f} / {b:.1f}" for t, (a, b) in zip(targets, running[C])))
     print("\nPer target (plain / per corpus / per speaker; skewed the same):\n")
     for C in Cs:
         cells = [f"{t} " + " / ".join(f"{v:.1f}" for v in s[:3]) + "; " + " / ".join(f"{v:.1f}" for v in s[3:])

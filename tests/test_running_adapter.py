@@ -57,3 +57,28 @@ def test_bad_calls_leave_the_statistics_alone_and_bad_settings_are_refused(model
         RunningAdapter(model, extractor, min_clips=1)
     with pytest.raises(ValueError, match="another model"):
         adapter.load_state_dict({"count": 3, "sum": [0.0] * 5, "sum_of_squares": [0.0] * 5})
+
+
+def test_the_leave_one_corpus_out_simulation_standardizes_as_adapt_to_inputs_on_each_prefix():
+    """benchmarks/loco_head_variants.py --running scores cached features as the adapter would: clip k (k >= min_clips)
+    standardized on clips 1..k, earlier clips with the stored source statistics."""
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from modeling_emotion_whisper.adaptation import feature_standardization
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import loco_head_variants
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(30, 6))
+    config = SimpleNamespace(feature_standardization="corpus", source_feature_mean=[1.0] * 6,
+                             source_feature_std=[0.5] * 6)
+    order = rng.permutation(30)
+    z = loco_head_variants.running_inputs(x, order, config, min_clips=5)
+    np.testing.assert_allclose(z[:4], (x[order[:4]] - 1.0) / 0.5)
+    for k in range(4, 30):
+        expected = feature_standardization(x[order[: k + 1]], 0.0, 1.0)
+        row = x[order[k]] * np.asarray(expected["feature_scale"]) + np.asarray(expected["feature_shift"])
+        np.testing.assert_allclose(z[k], row, rtol=1e-9, atol=1e-9)
