@@ -51,17 +51,15 @@ def target_scores(features, rows, weight, bias, config, names, label_sets, unwei
 def running_inputs(x, order, config, min_clips=20):
     """What inference.RunningAdapter feeds the head for clips `x` arriving in `order`, row by row in arrival order:
     the first min_clips - 1 z-scored with the stored source statistics (a clip alone), every later one standardized
-    on the mean and deviation of the clips so far, itself included, onto adaptation.source_statistics (as
-    `adapt_to_inputs` on that prefix; tests/test_running_adapter.py checks both ways agree)."""
-    from modeling_emotion_whisper.adaptation import source_statistics, standardization_map
+    on the mean and deviation of the clips so far, itself included, by the adapter's own adaptation.moments_map
+    (as `adapt_to_inputs` on that prefix; tests/test_running_adapter.py checks both ways agree)."""
+    from modeling_emotion_whisper.adaptation import moments_map, source_statistics
 
     x = np.asarray(x, dtype=np.float64)[order]
-    seen = np.arange(1, len(x) + 1)[:, None]
-    mean = np.cumsum(x, 0) / seen
-    std = np.sqrt(np.maximum(np.cumsum(x ** 2, 0) / seen - mean ** 2, 0.0))
     z = (x - np.asarray(config.source_feature_mean)) / np.maximum(np.asarray(config.source_feature_std), 1e-5)
     late = np.arange(min_clips - 1, len(x))
-    mapped = standardization_map(mean[late], std[late], *source_statistics(config))
+    seen = np.arange(1, len(x) + 1)[:, None]
+    mapped = moments_map(seen[late], np.cumsum(x, 0)[late], np.cumsum(x * x, 0)[late], *source_statistics(config))
     z[late] = x[late] * np.asarray(mapped["feature_scale"]) + np.asarray(mapped["feature_shift"])
     return z
 

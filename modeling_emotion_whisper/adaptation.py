@@ -55,6 +55,15 @@ def standardization_map(target_mean, target_std, source_mean, source_std, eps: f
     return {"feature_scale": scale.tolist(), "feature_shift": (np.asarray(source_mean) - target_mean * scale).tolist()}
 
 
+def moments_map(count, total, squares, source_mean, source_std) -> dict:
+    """The map of `standardization_map` from running sums: `count` clips whose features sum to `total` and whose
+    squares sum to `squares` (population deviation, as `feature_standardization`). Arrays broadcast: rows of
+    cumulative sums give one map per prefix."""
+    mean = np.asarray(total) / count
+    std = np.sqrt(np.maximum(np.asarray(squares) / count - mean * mean, 0.0))
+    return standardization_map(mean, std, source_mean, source_std)
+
+
 def logit_centering(target_logits: np.ndarray, head_weight: np.ndarray, head_bias: np.ndarray, source_mean) -> dict:
     """Shift each class's logits so that the target's mean logit equals the source mean feature's logit."""
     source_logits = head_weight @ np.asarray(source_mean) + head_bias

@@ -298,7 +298,7 @@ class RunningAdapter:
     def __call__(self, source) -> dict:
         """Score one clip (a path, or a mono 16 kHz array) and add it to the statistics. A clip that cannot be
         scored raises its AudioError and leaves the statistics as they were."""
-        from .adaptation import standardization_map
+        from .adaptation import moments_map
 
         (result,) = predict_clips(self.scorer, None, [source], logit_adjustment=self.logit_adjustment,
                                   return_raw=True)
@@ -309,9 +309,7 @@ class RunningAdapter:
         self.squares += features * features
         result["adapted"] = self.count >= self.min_clips
         if result["adapted"]:
-            mean = self.total / self.count
-            std = np.sqrt(np.maximum(self.squares / self.count - mean * mean, 0.0))
-            shift = standardization_map(mean, std, *self.source)
+            shift = moments_map(self.count, self.total, self.squares, *self.source)
             z = features * np.asarray(shift["feature_scale"]) + np.asarray(shift["feature_shift"])
             logits = (z @ self.weight.T + self.bias).astype(np.float32)
             if self.logit_adjustment:
