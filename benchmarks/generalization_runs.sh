@@ -4,7 +4,8 @@
 # runs already evaluated are skipped.
 #   nohup benchmarks/generalization_runs.sh TARGET NAME [train.py overrides...] >> runs/generalization.log 2>&1 &
 # trains on the five other corpora with configs/cpu-whisper-base.yaml's recipe (2 passes, corpora sampled equally on
-# the neutral build, head refit per corpus; overrides change it) into runs/generalization/TARGET-NAME and scores
+# the neutral build, head refit stacked: per corpus, per speaker and pooled; overrides change it) into
+# runs/generalization/TARGET-NAME and scores
 # TARGET (all its clips, never heard) plain, standardized per corpus and per speaker (labels unused), each on all
 # clips and on a skewed version (each speaker keeps one or two emotions; seed 0), from one pass over the audio.
 set -euo pipefail

@@ -1,7 +1,7 @@
 """Latency of `emotion-whisper live`, measured from outside as issue 27 (section 3) will check it.
 
     python benchmarks/live_latency.py --model checkpoints/emotion-whisper-base --onnx /tmp/onnx-base \
-        --dataset_path data/speaker-split-neutral --seconds 60 --settings 0.5/4 0.25/2 1/6
+        --dataset_path data/speaker-split-neutral --seconds 60 --settings 0.5/4 0.2/2 1/6
     python benchmarks/live_latency.py --quick        # smoke run: 20 s of audio, hop 0.5 / context 4, torch only
 
 Audio: one validation speaker's clips (seeded), grouped into runs of about 10 s of one emotion each, the emotion
@@ -41,6 +41,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from modeling_emotion_whisper.streaming import _multiple  # noqa: E402
 
 RATE = 16000
 BLOCK = 0.02  # seconds of audio per write: a 20 ms audio callback
@@ -234,7 +236,7 @@ def main(argv=None):
                         help="export folder for the ONNX backends (exported when files are missing)")
     parser.add_argument("--dataset_path", default="data/speaker-split-neutral")
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds of clips (after the lead-in silence)")
-    parser.add_argument("--settings", nargs="+", default=["0.5/4", "0.25/2", "1/6"], help="HOP/CONTEXT in seconds")
+    parser.add_argument("--settings", nargs="+", default=["0.5/4", "0.2/2", "1/6"], help="HOP/CONTEXT in seconds")
     parser.add_argument("--backends", nargs="+", choices=list(BACKENDS),
                         help="default: torch, onnx-fp32, onnx-int8, and onnx-int8-static when the export has it")
     parser.add_argument("--seed", type=int, default=0)
@@ -244,7 +246,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.settings, args.backends = 20.0, ["0.5/4"], args.backends or ["torch"]
-    settings = [tuple(float(x) for x in s.split("/")) for s in args.settings]
+    try:
+        settings = [tuple(float(x) for x in s.split("/")) for s in args.settings]
+    except ValueError:
+        parser.error(f"--settings takes HOP/CONTEXT in seconds, e.g. 0.5/4; got {args.settings}")
+    for setting, (hop, context) in zip(args.settings, settings):  # refused here, not after minutes of measuring
+        if not (_multiple(hop, 1 / FRAME_RATE) and hop >= 1 / FRAME_RATE and context >= hop):
+            parser.error(f"--settings {setting}: the hop must be a multiple of the output frame ({1 / FRAME_RATE:g} s) "
+                         f"and the context at least the hop, e.g. 0.5/4 or 0.2/2")
     onnx = Path(args.onnx)
     backends = args.backends or ["torch", "onnx-fp32", "onnx-int8"] + (
         ["onnx-int8-static"] if (onnx / BACKENDS["onnx-int8-static"]).exists() else [])

@@ -251,9 +251,9 @@ def cmd_release(args):
     if args.space:  # a Space instead of a model folder: demo.py writes it
         from .demo import write_space
 
-        if args.push or args.out or args.eval_json or args.onnx:
-            raise ValueError("--space writes only the Space folder: drop --push, --out, --eval-json and --onnx (push "
-                             "the folder with `hf upload ORG/SPACE DIR --repo-type space`)")
+        if args.push or args.out or args.eval_json or args.onnx or args.notes:
+            raise ValueError("--space writes only the Space folder: drop --push, --out, --eval-json, --notes and --onnx "
+                             "(push the folder with `hf upload ORG/SPACE DIR --repo-type space`)")
         write_space(args.checkpoint, args.space, args.repo_id, package_spec=args.package_spec,
                     overwrite=args.overwrite)
         return 0
@@ -261,7 +261,7 @@ def cmd_release(args):
 
     try:
         release(args.checkpoint, args.repo_id, out=args.out, push_to_hub=args.push, eval_json=args.eval_json,
-                commit_message=args.commit_message, onnx=args.onnx, overwrite=args.overwrite)
+                commit_message=args.commit_message, onnx=args.onnx, overwrite=args.overwrite, notes=args.notes)
     except ReleaseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -365,6 +365,7 @@ def build_parser():
     rel.add_argument("--overwrite", action="store_true",
                      help="replace a non-empty --out folder (everything in it is deleted, once the release is checked)")
     rel.add_argument("--eval-json", action="append", default=[], help="results.json of evaluate_model.py (repeat)")
+    rel.add_argument("--notes", help="a markdown file: how the model was made and chosen (a section of the card)")
     rel.add_argument("--push", action="store_true", help="upload with huggingface_hub after the checks")
     rel.add_argument("--commit-message", default="Release emotion-whisper", help="Hub commit message")
     rel.add_argument("--onnx", action="store_true", help="also export onnx/model.onnx and onnx/model_int8.onnx")

@@ -541,7 +541,7 @@ def write_space(checkpoint, folder, repo_id: str, package_spec: str | None = Non
             onnx.mkdir()
             for name in ("model.onnx", "config.json", HEAD_FILE):
                 shutil.copyfile(checkpoint / name, onnx / name)
-        else:  # fp32: int8 does not yet agree with PyTorch closely enough for a demo (issue 27, section 4)
+        else:  # fp32: exact, and a live stream is no faster with int8 (docs/results.md, "Live latency")
             from .onnx_export import ExportError, export_onnx
 
             try:

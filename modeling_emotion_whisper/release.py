@@ -1,11 +1,13 @@
 """A Hub-ready release of a trained model: one folder that `pipeline("audio-classification", model=...)` serves.
 
-    python -m modeling_emotion_whisper.release CHECKPOINT --repo-id ORG/NAME [--eval-json results.json] [--push]
+    python -m modeling_emotion_whisper.release CHECKPOINT --repo-id ORG/NAME [--eval-json results.json] \
+        [--notes how-chosen.md] [--push]
 
 Steps: 1 load the checkpoint; 2 write the folder (safetensors weights, config with auto_map and custom pipeline,
 modeling code, feature-extractor settings; with --onnx also onnx/model.onnx and onnx/model_int8.onnx), refused if
 its code would not load on an older transformers (remote_code.py); 3 render model_card.md with the numbers of the
-evaluation JSON(s) as README.md, and copy the JSON(s) beside it; 4 load the folder in a fresh process, offline,
+evaluation JSON(s) and the release notes (--notes: how the model was made and chosen) as README.md, and copy the
+JSON(s) beside it; 4 load the folder in a fresh process, offline,
 from another directory, with this package hidden, and run the pipeline on generated audio; 5 with --push, upload it
 with huggingface_hub. A failed upload says why (no token, no network) and leaves the folder in place.
 
@@ -160,7 +162,16 @@ def provenance(config) -> str:
             f"docs/results.md says why and what it costs.\n")
 
 
-def render_card(repo_id: str, config, evaluations: list[dict], template: Path = TEMPLATE, onnx: bool = False) -> str:
+def release_notes(notes: str | None) -> str:
+    """The card's section on how this model was made and chosen (docs/release-rule.md), from --notes."""
+    if not notes or not notes.strip():
+        return ("\n## How this model was made and chosen\n\nNo release notes were supplied to this release; the "
+                "project's docs/release-rule.md says how a default model is chosen.\n")
+    return f"\n## How this model was made and chosen\n\n{notes.strip()}\n"
+
+
+def render_card(repo_id: str, config, evaluations: list[dict], template: Path = TEMPLATE, onnx: bool = False,
+                notes: str | None = None) -> str:
     import yaml
 
     if not template.exists():
@@ -182,6 +193,7 @@ def render_card(repo_id: str, config, evaluations: list[dict], template: Path = 
         "base_model": front["base_model"],
         "onnx_section": ONNX_SECTION.format(repo_id=repo_id, name=repo_id.split("/")[-1]) if onnx else "",
         "provenance": provenance(config),
+        "release_notes": release_notes(notes),
         **training_data(config),
     }
     missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
@@ -231,7 +243,7 @@ def push(folder: Path, repo_id: str, message: str):
 
 def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_json=(), commit_message: str = "",
             dtype: str = "float16", base_model: str | None = None, onnx: bool = False,
-            overwrite: bool = False) -> Path:
+            overwrite: bool = False, notes=None) -> Path:
     from . import register
     from .modeling_emotion_whisper import WhisperForEmotionClassification
 
@@ -248,6 +260,10 @@ def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_
     except (OSError, ValueError) as err:
         raise ReleaseError(f"--eval-json: {err}") from None
     try:
+        notes_text = Path(notes).read_text() if notes else None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ReleaseError(f"--notes: {err}") from None
+    try:
         model = WhisperForEmotionClassification.from_pretrained(checkpoint, dtype=getattr(torch, dtype))
     except (OSError, ValueError, RuntimeError) as err:
         raise ReleaseError(f"{checkpoint}: cannot load the model ({' '.join(str(err).split())})") from None
@@ -258,7 +274,7 @@ def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
     try:
         staging.chmod(0o777 & ~umask())  # mkdtemp makes it 0700
-        _write_release(staging, checkpoint, repo_id, model, eval_json, evaluations, onnx)
+        _write_release(staging, checkpoint, repo_id, model, eval_json, evaluations, onnx, notes_text)
         replace_folder(staging, folder)
     finally:
         if staging.exists():
@@ -271,7 +287,7 @@ def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_
     return folder
 
 
-def _write_release(folder: Path, checkpoint, repo_id, model, eval_json, evaluations, onnx):
+def _write_release(folder: Path, checkpoint, repo_id, model, eval_json, evaluations, onnx, notes):
     model.save_pretrained(folder)
     refuse_unloadable_code(folder)
     # 3. Model card and evaluation results.
@@ -284,7 +300,7 @@ def _write_release(folder: Path, checkpoint, repo_id, model, eval_json, evaluati
             export_onnx(checkpoint, folder / "onnx", quantize="int8")
         except ExportError as err:
             raise ReleaseError(str(err)) from None
-    (folder / "README.md").write_text(render_card(repo_id, model.config, evaluations, onnx=onnx))
+    (folder / "README.md").write_text(render_card(repo_id, model.config, evaluations, onnx=onnx, notes=notes))
     # 4. The fresh-process check.
     report = check_folder(folder)
     print(f"checked: {report}")
@@ -301,10 +317,11 @@ def main(argv=None):
     parser.add_argument("--base-model", help="Hub id of the Whisper checkpoint trained from, if it was a local copy")
     parser.add_argument("--onnx", action="store_true", help="also write onnx/model.onnx and onnx/model_int8.onnx")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    parser.add_argument("--notes", help="a markdown file: how the model was made and chosen (a section of the card)")
     args = parser.parse_args(argv)
     try:
         release(args.checkpoint, args.repo_id, args.out, args.push, args.eval_json, dtype=args.dtype,
-                base_model=args.base_model, onnx=args.onnx, overwrite=args.overwrite)
+                base_model=args.base_model, onnx=args.onnx, overwrite=args.overwrite, notes=args.notes)
     except ReleaseError as err:
         sys.exit(f"error: {err}")
 

@@ -218,7 +218,8 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
 def test_the_bundled_model_still_loads():
     model, info = _quiet_load(REPO / "checkpoints" / "emotion-whisper-base", output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
-    assert model.config.num_labels == 8 and model.frame_head is None
+    # release 3 ships the fine-tuned per-frame head (timelines) beside the refitted clip head
+    assert model.config.num_labels == 8 and model.config.frame_head and model.frame_head is not None
 
 
 def test_pipeline_scores_a_datasets_audio_column_without_torchcodec(tmp_path):

@@ -20,8 +20,9 @@ def test_release_folder_card_and_fresh_process_check(tiny_model, tmp_path):
     tiny_model.config.interpolated_from = {"start": "release-1", "finetuned": "runs/six/final", "alpha": 0.2}
     tiny_model.save_pretrained(tmp_path / "ckpt")
     (tmp_path / "eval.json").write_text(json.dumps(EVALUATION))
+    (tmp_path / "notes.md").write_text("Chosen by leave one corpus out (docs/release-rule.md).\n")
     folder = release(tmp_path / "ckpt", "someone/emotion-whisper-tiny", out=tmp_path / "release",
-                     eval_json=[tmp_path / "eval.json"])
+                     eval_json=[tmp_path / "eval.json"], notes=tmp_path / "notes.md")
     for name in ("model.safetensors", "config.json", "preprocessor_config.json", "modeling_emotion_whisper.py",
                  "pipeline_emotion_whisper.py", "README.md", "eval_results.json"):
         assert (folder / name).exists(), name
@@ -37,6 +38,7 @@ def test_release_folder_card_and_fresh_process_check(tiny_model, tmp_path):
     assert "| ASED v1 | Amharic | 1.25 | none stated by the publisher: research use only |" in card
     assert "| mydata | unknown | 0.50 | not in the project's corpus registry" in card
     assert "0.8 x `release-1` + 0.2 x `runs/six/final`" in card  # how the weights were made
+    assert "## How this model was made and chosen\n\nChosen by leave one corpus out (docs/release-rule.md)." in card
     assert "3 corpora, 4.2 hours" in card and "Languages heard in training: Amharic, Polish, unknown." in card
 
 
