@@ -246,14 +246,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.settings, args.backends = 20.0, ["0.5/4"], args.backends or ["torch"]
-    try:
-        settings = [tuple(float(x) for x in s.split("/")) for s in args.settings]
-    except ValueError:
-        parser.error(f"--settings takes HOP/CONTEXT in seconds, e.g. 0.5/4; got {args.settings}")
-    for setting, (hop, context) in zip(args.settings, settings):  # refused here, not after minutes of measuring
-        if not (_multiple(hop, 1 / FRAME_RATE) and hop >= 1 / FRAME_RATE and context >= hop):
-            parser.error(f"--settings {setting}: the hop must be a multiple of the output frame ({1 / FRAME_RATE:g} s) "
-                         f"and the context at least the hop, e.g. 0.5/4 or 0.2/2")
+    settings = []
+    for setting in args.settings:  # refused here, as the stream would refuse them, not after minutes of measuring
+        try:
+            hop, context = (float(x) for x in setting.split("/"))
+        except ValueError:
+            parser.error(f"--settings takes HOP/CONTEXT in seconds, e.g. 0.5/4; got {setting}")
+        if not (hop >= 1 / FRAME_RATE and _multiple(hop, 1 / FRAME_RATE) and hop <= context <= 30
+                and _multiple(context, 0.02)):
+            parser.error(f"--settings {setting}: the hop must be a multiple of the output frame ({1 / FRAME_RATE:g} s), "
+                         f"the context a multiple of 0.02 s from the hop to 30 s, e.g. 0.5/4 or 0.2/2")
+        settings.append((hop, context))
     onnx = Path(args.onnx)
     backends = args.backends or ["torch", "onnx-fp32", "onnx-int8"] + (
         ["onnx-int8-static"] if (onnx / BACKENDS["onnx-int8-static"]).exists() else [])

@@ -88,7 +88,8 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="runs/generalization/TARGET-NAME folders (refit, --save_outputs)")
     parser.add_argument("--C", default="0.1,0.25,0.5,1", help="Comma-separated inverse regularization strengths.")
     parser.add_argument("--levels", default="", help="Comma-separated groupings the training clips are z-scored "
-                        "within and stacked (speaker, corpus, all; train.py --refit_head_levels); default: the run's")
+                        "within and stacked (speaker, corpus, all; train.py --refit_head_levels); default: the --refit_head level alone (the "
+                        "per-corpus head), whatever levels the run itself used")
     parser.add_argument("--running", action="store_true", help="also score inference.RunningAdapter (clips one at "
                         "a time in random orders, adapted from the 20th on), all clips and skewed")
     args = parser.parse_args(argv)

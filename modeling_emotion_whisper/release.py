@@ -165,8 +165,7 @@ def provenance(config) -> str:
 def release_notes(notes: str | None) -> str:
     """The card's section on how this model was made and chosen (docs/release-rule.md), from --notes."""
     if not notes or not notes.strip():
-        return ("\n## How this model was made and chosen\n\nNo release notes were supplied to this release; the "
-                "project's docs/release-rule.md says how a default model is chosen.\n")
+        return ""
     return f"\n## How this model was made and chosen\n\n{notes.strip()}\n"
 
 
@@ -260,7 +259,7 @@ def release(checkpoint, repo_id: str, out=None, push_to_hub: bool = False, eval_
     except (OSError, ValueError) as err:
         raise ReleaseError(f"--eval-json: {err}") from None
     try:
-        notes_text = Path(notes).read_text() if notes else None
+        notes_text = Path(notes).read_text(encoding="utf-8") if notes else None
     except (OSError, UnicodeDecodeError) as err:
         raise ReleaseError(f"--notes: {err}") from None
     try:

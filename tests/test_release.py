@@ -69,6 +69,13 @@ def test_push_without_token_says_why_and_keeps_the_folder(tiny_model, tmp_path, 
     assert (tmp_path / "r" / "model.safetensors").exists()
 
 
+def test_release_notes_missing_file_is_refused(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "ckpt")
+    with pytest.raises(ReleaseError, match="--notes: .*no-such-notes.md"):
+        release(tmp_path / "ckpt", "someone/x", out=tmp_path / "release", notes=tmp_path / "no-such-notes.md")
+    assert not (tmp_path / "release").exists()
+
+
 def test_push_without_network_says_why(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
