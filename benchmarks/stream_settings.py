@@ -6,8 +6,9 @@ No real-time feed and no CLI (benchmarks/live_latency.py measures latency that w
 `streaming.EmotionStream` in 20 ms blocks in this process, for three seeded 60 s sequences of
 live_latency.build_audio (one validation speaker's clips in runs of about 10 s of one emotion), with PyTorch and the
 shipped model. Reported per setting (mean over the sequences): the stream's frame accuracy (top emotion = the clip's
-label, on the timeline's speech frames), the timeline's, their agreement, and compute seconds per audio second (the
-share of one machine the stream needs: 2 threads here). Lookahead holds each hop's output back until that many
+label, on the timeline's speech frames), the timeline's, their agreement, and the stream's compute seconds over the
+60 s of the sequence (its 1 s of leading silence, also fed, not counted): about the share of the machine a live stream
+needs (docs/results.md's table was run with OMP_NUM_THREADS=2 on 2 cores). Lookahead holds each hop's output back until that many
 seconds of audio after it are in, so it adds to the latency one for one.
 """
 
@@ -61,7 +62,7 @@ def main():
             print(seed, story[:60], hop, context, lookahead, {k: round(v, 3) for k, v in scores.items()},
                   f"compute/audio {elapsed / 60:.3f}", flush=True)
     print("\n| hop s | context s | lookahead s | stream accuracy % | timeline accuracy % | stream = timeline % | "
-          "compute s per audio s |\n|---|---|---|---|---|---|---|")
+          "compute s per 60 s sequence s |\n|---|---|---|---|---|---|---|")
     for (hop, context, lookahead), values in results.items():
         v = np.array(values)
         print(f"| {hop:g} | {context:g} | {lookahead:g} | {100 * v[:, 0].mean():.1f} | {100 * v[:, 1].mean():.1f} | "
