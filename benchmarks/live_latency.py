@@ -42,7 +42,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from modeling_emotion_whisper.streaming import _multiple  # noqa: E402
+from modeling_emotion_whisper.streaming import check_timing  # noqa: E402
 
 RATE = 16000
 BLOCK = 0.02  # seconds of audio per write: a 20 ms audio callback
@@ -252,10 +252,10 @@ def main(argv=None):
             hop, context = (float(x) for x in setting.split("/"))
         except ValueError:
             parser.error(f"--settings takes HOP/CONTEXT in seconds, e.g. 0.5/4; got {setting}")
-        if not (hop >= 1 / FRAME_RATE and _multiple(hop, 1 / FRAME_RATE) and hop <= context <= 30
-                and _multiple(context, 0.02)):
-            parser.error(f"--settings {setting}: the hop must be a multiple of the output frame ({1 / FRAME_RATE:g} s), "
-                         f"the context a multiple of 0.02 s from the hop to 30 s, e.g. 0.5/4 or 0.2/2")
+        try:
+            check_timing(hop, context, output_rate=FRAME_RATE)
+        except ValueError as err:
+            parser.error(f"--settings {setting}: {err}")
         settings.append((hop, context))
     onnx = Path(args.onnx)
     backends = args.backends or ["torch", "onnx-fp32", "onnx-int8"] + (

@@ -25,6 +25,11 @@ sys.path.insert(0, str(REPO))
 VARIANTS = ("plain", "per corpus", "per speaker", "skewed: plain", "per corpus", "per speaker")
 
 
+def single_clip_inputs(x, config):
+    """Features of clips scored alone, as the model standardizes them: with the stored source statistics."""
+    return (x - np.asarray(config.source_feature_mean)) / np.maximum(np.asarray(config.source_feature_std), 1e-5)
+
+
 def target_scores(features, rows, weight, bias, config, names, label_sets, unweighted=None):
     """Micro-F1 (%) of one head on the target, in the six variants of the ablation table (UA appended to
     `unweighted` when given); banning to the target's label set in `label_sets`."""
@@ -32,12 +37,11 @@ def target_scores(features, rows, weight, bias, config, names, label_sets, unwei
     from modeling_emotion_whisper.adaptation import feature_standardization, speaker_standardize
     from modeling_emotion_whisper.evaluation import score, skewed_subset
 
-    source_mean, source_std = np.asarray(config.source_feature_mean), np.asarray(config.source_feature_std)
     out = []
     for index in (np.arange(len(rows)), skewed_subset(rows, 0)):
         x, subset = features[index], rows.select(index)
         stats = feature_standardization(x, 0.0, 1.0)
-        inputs = [(x - source_mean) / np.maximum(source_std, 1e-5),
+        inputs = [single_clip_inputs(x, config),
                   x * np.asarray(stats["feature_scale"]) + np.asarray(stats["feature_shift"]),
                   speaker_standardize(x, subset["speaker"], 0.0, 1.0)]
         for z in inputs:
@@ -56,7 +60,7 @@ def running_inputs(x, order, config, min_clips=20):
     from modeling_emotion_whisper.adaptation import moments_map, source_statistics
 
     x = np.asarray(x, dtype=np.float64)[order]
-    z = (x - np.asarray(config.source_feature_mean)) / np.maximum(np.asarray(config.source_feature_std), 1e-5)
+    z = single_clip_inputs(x, config)
     late = np.arange(min_clips - 1, len(x))
     seen = np.arange(1, len(x) + 1)[:, None]
     mapped = moments_map(seen[late], np.cumsum(x, 0)[late], np.cumsum(x * x, 0)[late], *source_statistics(config))
@@ -88,8 +92,8 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="runs/generalization/TARGET-NAME folders (refit, --save_outputs)")
     parser.add_argument("--C", default="0.1,0.25,0.5,1", help="Comma-separated inverse regularization strengths.")
     parser.add_argument("--levels", default="", help="Comma-separated groupings the training clips are z-scored "
-                        "within and stacked (speaker, corpus, all; train.py --refit_head_levels); default: the --refit_head level alone (the "
-                        "per-corpus head), whatever levels the run itself used")
+                        "within and stacked (speaker, corpus, all; train.py --refit_head_levels); default: the "
+                        "--refit_head level alone (the per-corpus head), whatever levels the run itself used")
     parser.add_argument("--running", action="store_true", help="also score inference.RunningAdapter (clips one at "
                         "a time in random orders, adapted from the 20th on), all clips and skewed")
     args = parser.parse_args(argv)

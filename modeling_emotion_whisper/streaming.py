@@ -103,6 +103,20 @@ def _multiple(value: float, unit: float) -> bool:
     return abs(value / unit - round(value / unit)) < 1e-6
 
 
+def check_timing(hop: float, context: float, lookahead: float = LOOKAHEAD, output_rate: float = 10.0):
+    """The hop / context / lookahead a stream accepts (ValueError saying which rule fails otherwise); also for callers
+    that check settings before building a stream (benchmarks/live_latency.py)."""
+    frame = max(1, int(round(FRAME_RATE / output_rate))) / FRAME_RATE  # seconds per output frame
+    if not (hop >= 0.1 and _multiple(hop, frame)):
+        raise ValueError(f"hop must be at least 0.1 s and a multiple of the output frame ({frame:g} s), got {hop}")
+    if not (lookahead >= 0 and _multiple(lookahead, frame)):
+        raise ValueError(f"lookahead must be 0 or more and a multiple of the output frame ({frame:g} s), got "
+                         f"{lookahead}")
+    if not (hop + lookahead <= context + 1e-9 and context <= 30 and _multiple(context, 1 / FRAME_RATE)):
+        raise ValueError(f"context must be a multiple of 0.02 s, at most 30 s (the encoder's window) and at least "
+                         f"hop + lookahead ({hop + lookahead:g} s), got {context}")
+
+
 class EmotionStream:
     """Emotion of a live stream (see the module docstring). Not thread-safe: one feeder per stream.
 
@@ -137,15 +151,7 @@ class EmotionStream:
             raise ValueError(f"output_rate must be positive, got {output_rate}")
         self.step = max(1, int(round(FRAME_RATE / output_rate)))  # encoder frames per output frame, as `timeline`
         self.frame_rate = FRAME_RATE / self.step
-        frame = 1 / self.frame_rate
-        if not (hop >= 0.1 and _multiple(hop, frame)):
-            raise ValueError(f"hop must be at least 0.1 s and a multiple of the output frame ({frame:g} s), got {hop}")
-        if not (lookahead >= 0 and _multiple(lookahead, frame)):
-            raise ValueError(f"lookahead must be 0 or more and a multiple of the output frame ({frame:g} s), got "
-                             f"{lookahead}")
-        if not (hop + lookahead <= context + 1e-9 and context <= 30 and _multiple(context, 1 / FRAME_RATE)):
-            raise ValueError(f"context must be a multiple of 0.02 s, at most 30 s (the encoder's window) and at least "
-                             f"hop + lookahead ({hop + lookahead:g} s), got {context}")
+        check_timing(hop, context, lookahead, output_rate)
         if smoothing < 0 or min_segment < 0:
             raise ValueError("smoothing and min_segment must be 0 or more seconds")
         self.hop, self.context, self.lookahead = hop, context, lookahead
