@@ -21,7 +21,7 @@ from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtr
 from data_scripts.corpora import corpus_cards
 from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClassification
 from modeling_emotion_whisper.evaluation import corpus_label_sets, evaluate_model
-from modeling_emotion_whisper.head_fit import probe_layout, refit_head
+from modeling_emotion_whisper.head_fit import fit_stream_head, probe_layout, refit_head
 from modeling_emotion_whisper.packing import ClipCollator
 from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, clip_draw_weights, end_distributed,
                                               record_training_data, train_resuming)
@@ -63,6 +63,15 @@ class ModelArguments:
     refit_head_levels: str = field(default="", metadata={
         "help": "Comma-separated groupings the refit z-scores the training clips within, stacked (speaker, corpus, "
                 "all = the training set as one group); empty: the --refit_head level alone."})
+    fit_stream_head: bool = field(default=False, metadata={
+        "help": "After training (and any refit), fit a head for the live stream on the newest frames of short "
+                "windows of training clips (modeling_emotion_whisper.head_fit.fit_stream_head); needs a per-frame "
+                "head. With --num_epochs 0, fits it on the model as it is."})
+    stream_head_context: float = field(default=4.0, metadata={
+        "help": "Seconds of audio in each window the stream head is fitted on (the stream's --context)."})
+    stream_head_hop: float = field(default=0.5, metadata={
+        "help": "Seconds at each window's end whose frames it is fitted on (the stream's --hop)."})
+    stream_head_windows: int = field(default=1500, metadata={"help": "Windows the stream head is fitted on."})
 
 
 @dataclass
@@ -132,8 +141,14 @@ def is_emotion_whisper(name_or_path) -> bool:
     return found == EmotionWhisperConfig.model_type
 
 
-def build_model(model_args, train, num_domains, draw_weights=None):
-    """Step 3: from a Whisper checkpoint (new heads) or from a saved emotion-whisper model (continue training)."""
+def build_model(model_args, train, num_domains, draw_weights=None, as_saved: bool = False):
+    """Step 3: from a Whisper checkpoint (new heads) or from a saved emotion-whisper model (continue training), or
+    with `as_saved` a saved model exactly as it is (nothing trains or is refitted: only a stream head is added)."""
+    if as_saved:
+        if not is_emotion_whisper(model_args.model_name_or_path):
+            raise SystemExit("--num_epochs 0 --fit_stream_head fits a stream head on a trained model: pass a saved "
+                             "emotion-whisper model as --model_name_or_path")
+        return WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, dtype=torch.float32)
     # Logit adjustment's prior: the hard-label distribution of the training clips as packing draws them (with
     # corpus sampling, `draw_weights`: the loss counts each drawn clip once). A class that is never a hard label
     # (e.g. "other", which gets soft mass only from neutral smoothing) has prior 0 and is not adjusted; the mean
@@ -184,9 +199,10 @@ def main(argv=None):
     if model_args.refit_head not in ("none", "speaker", "corpus"):
         raise SystemExit(f"--refit_head must be none, speaker or corpus (the group each clip is z-scored within), "
                          f"got {model_args.refit_head!r}")
-    if packing.num_epochs <= 0 and training_args.max_steps <= 0 and model_args.refit_head == "none":
+    if (packing.num_epochs <= 0 and training_args.max_steps <= 0 and model_args.refit_head == "none"
+            and not model_args.fit_stream_head):
         raise SystemExit("--num_epochs 0 trains nothing: add --refit_head speaker (a linear probe on the encoder as "
-                         "it is) or give a number of passes")
+                         "it is), --fit_stream_head, or give a number of passes")
 
     # 2. Data (filtering writes cache files: the main process goes first, the others reuse its cache).
     with training_args.main_process_first(desc="loading the corpus"):
@@ -201,7 +217,20 @@ def main(argv=None):
         draw_weights = clip_draw_weights(train, packing)
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    model = build_model(model_args, train, len(vocabulary), draw_weights)
+    head_only = packing.num_epochs <= 0 and training_args.max_steps <= 0 and model_args.refit_head == "none"
+    model = build_model(model_args, train, len(vocabulary), draw_weights, as_saved=head_only)
+    if model_args.fit_stream_head:  # checked before hours of training, not after
+        from modeling_emotion_whisper.streaming import check_timing
+
+        if model.frame_head is None and model_args.refit_head == "none":
+            raise SystemExit("--fit_stream_head starts from the per-frame head, which this model gets only from a "
+                             "head refit: add --refit_head corpus, or start from a refitted model")
+        try:
+            check_timing(model_args.stream_head_hop, model_args.stream_head_context)
+        except ValueError as err:
+            raise SystemExit(f"--stream_head_hop / --stream_head_context: {err}") from None
+        if model_args.stream_head_windows < 1:
+            raise SystemExit("--stream_head_windows must be at least 1")
     feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True)
 
     # 4. Packing (Algorithm 1) and 5. the Trainer. Pushing goes through our release path after training (checked
@@ -237,6 +266,21 @@ def main(argv=None):
                          levels=[level for level in model_args.refit_head_levels.split(",") if level] or None)
         logger.info("head refit: %s", fit)
         Path(training_args.output_dir, "refit_head.json").write_text(json.dumps(fit, indent=1))
+
+    # 6c. The live stream's head, fitted on the encoder as it now is (main process). One fitted on the encoder before
+    # this training would score features that no longer exist: dropped.
+    if is_main and model_args.fit_stream_head:
+        try:
+            fit = fit_stream_head(model, feature_extractor, train, context=model_args.stream_head_context,
+                                  hop=model_args.stream_head_hop, windows=model_args.stream_head_windows,
+                                  seed=training_args.seed)
+        except ValueError as err:  # no per-frame head, or a dataset without the columns it needs
+            raise SystemExit(str(err)) from None
+        logger.info("stream head: %s", fit)
+        Path(training_args.output_dir, "stream_head.json").write_text(json.dumps(fit, indent=1))
+    elif getattr(model, "stream_head", None) is not None and (trainer is not None or model_args.refit_head != "none"):
+        logger.warning("dropping the stream head fitted on the encoder before this run; add --fit_stream_head")
+        model.stream_head, model.config.stream_head = None, False
 
     # 7. Evaluate on the validation clips (unseen speakers of the training domains: their feature statistics are
     # kept in the config for unsupervised adaptation), then save the final model.

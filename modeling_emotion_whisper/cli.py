@@ -71,7 +71,8 @@ def _load(args):
             raise ValueError("--adaptation needs the PyTorch backend (--backend torch)")
         from .onnx_backend import OnnxScorer
 
-        return OnnxScorer(args.model, threads=getattr(args, "onnx_threads", 0)), None
+        return OnnxScorer(args.model, threads=getattr(args, "onnx_threads", 0),
+                          spinning=getattr(args, "onnx_spinning", True)), None
     from .adaptation import load_adaptation
     from .inference import load_model
 

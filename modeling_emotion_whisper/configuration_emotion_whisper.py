@@ -18,8 +18,9 @@ HEAD_SETTINGS = {
     "num_domains": 0, "domain_loss_weight": 0.01, "domain_gradient_reversal": True, "freeze_conv_stem": True,
     "emotion_loss": "soft_ce", "classifier_dropout": 0.0, "label_prior": None, "logit_adjustment_tau": 1.0,
     "apply_logit_adjustment": False, "source_feature_mean": None, "source_feature_std": None,
-    "layer_weighting": False, "layer_concatenation": False, "frame_head": False, "trainable_encoder_layers": -1, "feature_standardization": "none",
-    "standardization_momentum": 0.01, "training_corpora": None,
+    "layer_weighting": False, "layer_concatenation": False, "frame_head": False, "stream_head": False,
+    "trainable_encoder_layers": -1, "feature_standardization": "none", "standardization_momentum": 0.01,
+    "training_corpora": None,
 }
 STANDARDIZATION_LEVELS = ("none", "corpus", "speaker")
 # Bounds of the sizes the weights are allocated from, checked when a config is read, before any weight exists: a typo
@@ -130,6 +131,11 @@ frame_head (`bool`, defaults to False):
     Score frames with a separate linear head on the final encoder output (d_model), unstandardized, while clips are
     scored by `emotion_head`. A head refit (head_fit.probe_layout) keeps the fine-tuned per-frame head here: the probe
     is fitted on clip means, and applied to single frames its large weights turn frame noise into label flicker.
+stream_head (`bool`, defaults to False):
+    A second linear head on the final encoder output for the live stream (streaming.EmotionStream), whose frames are
+    the newest of a window of a few seconds with no audio after them, where `frame_head` was trained on frames with
+    seconds on both sides. Fitted after training on such frames (head_fit.fit_stream_head; train.py
+    --fit_stream_head); returned as `stream_logits`. Training that changes the encoder drops it (train.py).
 trainable_encoder_layers (`int`, defaults to -1):
     How much of the encoder trains: -1 all of it (the paper), 0 none (a frozen encoder: only the heads and layer
     weights learn), k the top k transformer layers (and the final layer norm).
@@ -176,6 +182,7 @@ if dataclasses.is_dataclass(WhisperConfig):
         layer_weighting: bool = False
         layer_concatenation: bool = False
         frame_head: bool = False
+        stream_head: bool = False
         trainable_encoder_layers: int = -1
         feature_standardization: str = "none"
         standardization_momentum: float = 0.01

@@ -115,6 +115,19 @@ class TorchScorer:
                              attention_mask=mask.to(self.model.device), apply_logit_adjustment=logit_adjustment)
         return out.frame_logits.float().cpu().numpy(), out.frame_mask.cpu().numpy()
 
+    def stream_frames(self, waves, logit_adjustment: bool):
+        """As `frames`, from the stream head when the model has one (config.stream_head): the live stream's frames."""
+        import torch
+
+        from .features import mel_features
+
+        features, mask = mel_features(self.extractor, waves)
+        with torch.no_grad():
+            out = self.model(input_features=features.to(self.model.device, self.model.dtype),
+                             attention_mask=mask.to(self.model.device), apply_logit_adjustment=logit_adjustment)
+        logits = out.frame_logits if out.stream_logits is None else out.stream_logits
+        return logits.float().cpu().numpy(), out.frame_mask.cpu().numpy()
+
 
 def as_scorer(model, extractor=None):
     """A scorer as is; a PyTorch model (with its feature extractor) wrapped in a TorchScorer."""

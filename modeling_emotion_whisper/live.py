@@ -44,6 +44,8 @@ def add_arguments(parser):
                         help="seconds of audio after a frame that are heard before it is scored (adds latency)")
     parser.add_argument("--smoothing", type=float, default=1.0, help="moving-average width in seconds")
     parser.add_argument("--min-segment", type=float, default=1.0, help="shorter segments join a neighbour (s)")
+    # One encoder pass per hop: onnxruntime's threads busy-waiting between passes would only burn CPU.
+    parser.set_defaults(onnx_spinning=False)
 
 
 def run(args, load) -> int:

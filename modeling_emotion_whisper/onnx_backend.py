@@ -61,7 +61,10 @@ def read_config(config_file: Path) -> dict:
 class OnnxScorer:
     """An exported model behind the interface `inference.predict_clips` and `inference.timeline` use."""
 
-    def __init__(self, path, threads: int = 0):
+    def __init__(self, path, threads: int = 0, spinning: bool = True):
+        """threads: onnxruntime's intra-op threads (0: its default, one per core). spinning: whether those threads
+        busy-wait for the next piece of work after each run; right for batches, wasted CPU for a live stream that
+        runs once a hop (`emotion-whisper live` turns it off)."""
         import onnxruntime
 
         path = Path(path)
@@ -81,6 +84,9 @@ class OnnxScorer:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self.session = onnxruntime.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime's own errors: an operator it lacks, a damaged file
@@ -88,6 +94,7 @@ class OnnxScorer:
             raise ValueError(f"{self.file}: onnxruntime {onnxruntime.__version__} cannot load this graph ({first}); "
                              "export it again with `emotion-whisper export-onnx`, or use the onnxruntime it was "
                              "exported for") from None
+        self.outputs = [output.name for output in self.session.get_outputs()]  # OUTPUTS, and stream_logits if exported
 
     def run(self, waves) -> dict:
         """The graph's outputs for waveforms of at most 30 s, each featurized alone, zero-padded to the longest."""
@@ -98,7 +105,8 @@ class OnnxScorer:
         for row, f in enumerate(features):
             batch[row, :, : f.shape[1]] = f
             mask[row, : f.shape[1]] = 1
-        return dict(zip(OUTPUTS, self.session.run(list(OUTPUTS), {"input_features": batch, "attention_mask": mask})))
+        feeds = {"input_features": batch, "attention_mask": mask}
+        return dict(zip(self.outputs, self.session.run(self.outputs, feeds)))
 
     def adjust(self, logits: np.ndarray) -> np.ndarray:
         """Logit adjustment by the training prior, as the model's adjust_logits (classes with prior 0 untouched)."""
@@ -131,7 +139,7 @@ class OnnxScorer:
         logits = pool(out["logits"])
         return (self.adjust(logits) if logit_adjustment else logits), pool(out["pooled_features"])
 
-    def frames(self, waves, logit_adjustment: bool):
+    def frames(self, waves, logit_adjustment: bool, output: str = "frame_logits"):
         """Frame logits and mask of windows of at most 30 s, run one window at a time: onnxruntime gains nothing from
         batching 30 s windows, and its memory arena keeps the largest batch's attention buffers (a 10-minute
         timeline peaked at 2.0 GB with 4 windows per run, 0.65 GB with 1, at the same speed)."""
@@ -141,8 +149,12 @@ class OnnxScorer:
         mask = np.zeros((len(outs), frames), dtype=bool)
         for row, o in enumerate(outs):
             n = o["frame_mask"].shape[1]
-            logits[row, :n], mask[row, :n] = o["frame_logits"][0], o["frame_mask"][0]
+            logits[row, :n], mask[row, :n] = o.get(output, o["frame_logits"])[0], o["frame_mask"][0]
         return (self.adjust(logits) if logit_adjustment else logits), mask
+
+    def stream_frames(self, waves, logit_adjustment: bool):
+        """As `frames`, from the stream head when the export has it (stream_logits): the live stream's frames."""
+        return self.frames(waves, logit_adjustment, output="stream_logits")
 
     def head(self):
         """The emotion head's weight and bias (saved beside the graph), for adapting to the inputs."""

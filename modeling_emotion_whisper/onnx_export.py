@@ -41,7 +41,12 @@ class _Graph(nn.Module):
     def forward(self, input_features, attention_mask):
         out = self.model(input_features=input_features, attention_mask=attention_mask, trim_padding=False,
                          apply_logit_adjustment=False)
-        return tuple(out[name] for name in OUTPUTS)
+        return tuple(out[name] for name in graph_outputs(self.model))
+
+
+def graph_outputs(model) -> tuple:
+    """The exported outputs: OUTPUTS, and the stream head's frame logits when the model has one."""
+    return OUTPUTS + (("stream_logits",) if getattr(model, "stream_head", None) is not None else ())
 
 
 def check_audio(seed: int = 0) -> list[np.ndarray]:
@@ -80,6 +85,9 @@ def compare(model, onnx_file, waves) -> dict:
         worst["logits"] = max(worst["logits"], float(np.abs(got["logits"] - expected.logits.numpy()).max()))
         worst["frame_logits"] = max(worst["frame_logits"], float(
             np.abs(got["frame_logits"] - expected.frame_logits.numpy())[valid].max()))
+        if expected.stream_logits is not None:  # checked with the frames: the live stream reads them
+            worst["frame_logits"] = max(worst["frame_logits"], float(
+                np.abs(got["stream_logits"] - expected.stream_logits.numpy())[valid].max()))
         worst["pooled_features"] = max(worst["pooled_features"], float(
             np.abs(got["pooled_features"] - expected.pooled_features.numpy()).max()))
         same_label += list(got["logits"].argmax(1) == expected.logits.numpy().argmax(1))
@@ -266,7 +274,8 @@ def export_onnx(model_path, out, quantize: str = "", tolerance: float = 1e-3, op
     mask = torch.ones(2, 300, dtype=torch.long)
     mask[1, 200:] = 0
     fp32 = out / "model.onnx"
-    torch.onnx.export(_Graph(model).eval(), (example, mask), str(fp32), input_names=list(INPUTS), output_names=list(OUTPUTS),
+    torch.onnx.export(_Graph(model).eval(), (example, mask), str(fp32), input_names=list(INPUTS),
+                      output_names=list(graph_outputs(model)),
                       dynamic_shapes={"input_features": {0: batch, 2: frames}, "attention_mask": {0: batch, 1: frames}},
                       dynamo=True, opset_version=opset, external_data=False, verbose=False)
     waves = check_audio()

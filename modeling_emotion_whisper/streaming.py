@@ -18,6 +18,8 @@ The cost per hop is one `context`-long window, whatever has been heard; latency 
 timeline sees up to 30 s around it, so frame values differ from the timeline's wherever the model uses that context
 (the encoder attends over its whole window; the log-mel floor follows the window's loudest frame). With a context and
 a lookahead that cover the whole recording, the stream gives the timeline's frames and segments (tests/test_streaming).
+A model with a stream head (config.stream_head: the frame head refitted on the newest frames of short windows,
+head_fit.fit_stream_head) scores the stream's frames with it, and its timelines with the frame head.
 
 No speech: `timeline`'s rule (`inference.speech_frames`), with the recording's loud level taken over the last
 `level_memory` s heard so far instead of over the whole recording.
@@ -138,6 +140,8 @@ class EmotionStream:
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
         self.scorer = as_scorer(model, extractor)
+        # the stream head when the model has one (fitted on the newest frames of short windows: config.stream_head)
+        self._frames = getattr(self.scorer, "stream_frames", self.scorer.frames)
         self.labels = list(self.scorer.labels)
         self.emotion_loss = getattr(self.scorer.config, "emotion_loss", "soft_ce")
         if int(sampling_rate) != sampling_rate or sampling_rate <= 0:
@@ -315,7 +319,7 @@ class EmotionStream:
         speech."""
         window = self._audio[begin - self._audio_start : (self._received if final else upto + self._lookahead_n)
                              - self._audio_start]
-        logits, mask = self.scorer.frames([window], self.logit_adjustment)
+        logits, mask = self._frames([window], self.logit_adjustment)
         n = int(np.asarray(mask[0]).sum())
         first = (self._emitted - begin) // ENCODER_FRAME
         last = n if final else (upto - begin) // ENCODER_FRAME

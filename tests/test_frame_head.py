@@ -196,3 +196,117 @@ def test_few_shot_on_a_standardizing_model_serves_what_it_trained(tmp_path):
         expected = model.emotion_head(model.head_input(raw))
     torch.testing.assert_close(served, expected, atol=1e-4, rtol=1e-4)
     assert (served.argmax(1).numpy() == np.array([0, 5] * 6)).mean() == 1.0
+
+
+@pytest.fixture(scope="module")
+def streamed(setup, refitted):  # noqa: F811
+    """The refitted model with a stream head fitted on 40 windows (train.py --num_epochs 0 --fit_stream_head)."""
+    import train
+
+    out = setup / "frames-stream"
+    train.main([str(setup / "tiny.yaml"), "--output_dir", str(out), "--model_name_or_path", str(refitted[0]),
+                "--num_epochs", "0", "--fit_stream_head", "true", "--stream_head_windows", "40",
+                "--stream_head_context", "2", "--bf16", "false"])
+    return out
+
+
+def test_the_stream_head_is_fitted_on_window_ends_and_nothing_else_changes(streamed, refitted):
+    import json
+
+    from modeling_emotion_whisper.head_fit import STREAM_HEAD_L2
+
+    report = json.loads((streamed / "stream_head.json").read_text())
+    assert report["frames"] == 40 * 25 and report["l2"] in STREAM_HEAD_L2 and report["context"] == 2
+    # the pull towards the frame head is the only reason to stay near it: the windows' labels are fitted better
+    assert report["stream_head_accuracy"] >= max(report["frame_head_accuracy"], 0.6)
+    model = WhisperForEmotionClassification.from_pretrained(streamed / "final").eval()
+    start = refitted[1]
+    assert model.config.stream_head and not torch.equal(model.stream_head.weight, model.frame_head.weight)
+    for name, tensor in start.state_dict().items():  # encoder and the other heads as they were
+        torch.testing.assert_close(model.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
+    wave = synth_speech(2.0, f0=200, seed=3)
+    features, mask = mel_features(EXTRACTOR, [wave])
+    seen = []
+    hook = model.frame_head.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        out = model(input_features=features, attention_mask=mask)
+        hook.remove()
+        # the stream head reads what the frame head reads (the final encoder output), and nothing reaches the clip
+        torch.testing.assert_close(out.stream_logits, model.stream_head(seen[0]))
+        torch.testing.assert_close(out.frame_logits, start(input_features=features, attention_mask=mask).frame_logits)
+
+
+def test_the_live_stream_reads_the_stream_head_and_timelines_do_not(streamed, tmp_path):
+    from modeling_emotion_whisper.inference import timeline
+    from modeling_emotion_whisper.streaming import EmotionStream
+
+    model = WhisperForEmotionClassification.from_pretrained(streamed / "final").eval()
+    neutral = model.config.label2id["neutral"]
+    with torch.no_grad():  # a stream head that says "neutral" whatever it hears; the frame head is untouched
+        model.stream_head.weight.zero_()
+        model.stream_head.bias.fill_(-10.0)
+        model.stream_head.bias[neutral] = 10.0
+    wave = np.concatenate([synth_speech(2.0, f0=120, seed=1), synth_speech(2.0, f0=330, seed=2)])
+    stream = EmotionStream(model, EXTRACTOR)
+    outputs = stream.feed(wave) + stream.finish()
+    assert {o.label for o in outputs if o.label is not None} == {"neutral"}
+    assert min(o.scores["neutral"] for o in outputs if o.scores) > 0.99
+    sf.write(tmp_path / "a.wav", wave, 16000)
+    line = timeline(model, EXTRACTOR, tmp_path / "a.wav")
+    assert np.nanmean(line.probabilities[:, neutral]) < 0.9
+
+
+def test_training_drops_a_stream_head_it_did_not_fit(setup, streamed, caplog):  # noqa: F811
+    import train
+
+    out = setup / "frames-stream-continued"
+    with caplog.at_level("WARNING"):
+        train.main([str(setup / "tiny.yaml"), "--output_dir", str(out), "--model_name_or_path", str(streamed / "final"),
+                    "--max_steps", "2", "--bf16", "false"])
+    assert "dropping the stream head" in caplog.text
+    model = WhisperForEmotionClassification.from_pretrained(out / "final")
+    assert not model.config.stream_head and model.stream_head is None
+
+
+def test_the_onnx_export_carries_the_stream_head(streamed, tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install '.[onnx]')")
+    pytest.importorskip("onnxscript", reason="the torch.onnx exporter needs onnxscript (pip install '.[export]')")
+    from modeling_emotion_whisper.inference import TorchScorer
+    from modeling_emotion_whisper.onnx_backend import OnnxScorer
+    from modeling_emotion_whisper.onnx_export import export_onnx
+
+    export_onnx(streamed / "final", tmp_path / "onnx")
+    model = WhisperForEmotionClassification.from_pretrained(streamed / "final").eval()
+    waves = [synth_speech(s, seed=i) for i, s in enumerate((0.5, 2.0, 4.0))]
+    onnx, torch_scorer = OnnxScorer(tmp_path / "onnx"), TorchScorer(model, EXTRACTOR)
+    for method in ("frames", "stream_frames"):
+        (got, got_mask), (expected, mask) = getattr(onnx, method)(waves, False), getattr(torch_scorer, method)(waves, False)
+        np.testing.assert_array_equal(got_mask, mask)
+        np.testing.assert_allclose(got[mask], expected[mask], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(onnx.stream_frames(waves, False)[0], onnx.frames(waves, False)[0], atol=1e-3)
+
+
+def test_stream_windows_label_each_frame_with_the_clip_under_it(tmp_path):
+    """Clips of one speaker, each a constant level and its own one-hot label: every window's last frames carry the
+    label of the clip whose samples they cover, and a window is at most `context` s and ends on a frame."""
+    from datasets import Dataset
+
+    from modeling_emotion_whisper.head_fit import stream_windows
+
+    levels = [0.1, 0.2, 0.3, 0.4]
+    rows = {"path": [], "offset": [], "duration": [], "soft_label": [], "speaker": []}
+    for i, (level, seconds) in enumerate(zip(levels, (0.7, 1.3, 0.45, 2.1))):
+        path = tmp_path / f"c{i}.wav"
+        sf.write(path, np.full(int(seconds * 16000), level, np.float32), 16000, subtype="FLOAT")
+        rows["path"].append(str(path))
+        rows["offset"].append(0.0)
+        rows["duration"].append(seconds)
+        rows["soft_label"].append(np.eye(4)[i].tolist())
+        rows["speaker"].append("s1")
+    windows = list(stream_windows(Dataset.from_dict(rows), 30, context=2.0, hop=0.5, seed=1))
+    assert len(windows) == 30
+    for wave, labels, speaker in windows:
+        assert speaker == "s1" and wave.size <= 32000 and wave.size % 320 == 0 and labels.shape == (25, 4)
+        centres = wave[wave.size - 160 - 320 * np.arange(25)[::-1]]  # the sample at each frame's centre
+        np.testing.assert_array_equal(np.asarray(levels)[labels.argmax(1)], centres.astype(np.float64).round(1))
+    assert len({w.size for w, _, _ in windows}) > 5  # random lengths, not one cut

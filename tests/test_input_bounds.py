@@ -354,7 +354,7 @@ def test_onnx_runs_stay_the_size_of_one_window():
                     np.ones((rows, frames // 2), bool), np.zeros((rows, 32), np.float32)]
 
     scorer = onnx_backend.OnnxScorer.__new__(onnx_backend.OnnxScorer)
-    scorer.filters, scorer.session = mel_filter_bank(80), Session()
+    scorer.filters, scorer.session, scorer.outputs = mel_filter_bank(80), Session(), list(onnx_backend.OUTPUTS)
     logits, pooled = scorer.clips([synth_speech(1.0)] * 8 + [synth_speech(70.0)] * 2, logit_adjustment=False)
     assert logits.shape == (10, 8) and pooled.shape == (10, 32)
     assert max(runs) <= onnx_backend.RUN_FRAMES and runs[0] == 8 * 100  # the short clips in one run

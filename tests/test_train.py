@@ -215,6 +215,13 @@ def test_arguments_are_honoured_or_refused_never_ignored(setup):
         train.main(base + ["--per_device_train_batch_size", "16"])
     with pytest.raises(SystemExit, match="--push_to_hub needs --hub_model_id"):  # before any data is read
         train.main(base + ["--push_to_hub", "true", "--dataset_path", str(setup / "missing")])
+    # a stream head needs a per-frame head to start from, and the stream's timing rules: refused before training
+    with pytest.raises(SystemExit, match="--fit_stream_head starts from the per-frame head"):
+        train.main(base + ["--fit_stream_head", "true"])
+    with pytest.raises(SystemExit, match="--stream_head_hop / --stream_head_context: hop must be"):
+        train.main(base + ["--fit_stream_head", "true", "--refit_head", "corpus", "--stream_head_hop", "0.25"])
+    with pytest.raises(SystemExit, match="fits a stream head on a trained model"):
+        train.main(base + ["--num_epochs", "0", "--fit_stream_head", "true"])
 
 
 def test_continuing_a_model_onto_more_domains_and_the_prior(setup, caplog):

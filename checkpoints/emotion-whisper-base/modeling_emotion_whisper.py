@@ -35,7 +35,7 @@ except ImportError:  # transformers 4.x
 
 _TAKES_HEAD_MASK = "layer_head_mask" in inspect.signature(WhisperEncoderLayer.forward).parameters
 # Keys of the parts a caller may replace on purpose (ignore_mismatched_sizes=True): the heads and the layer weights.
-_HEAD_KEYS = ("emotion_head.", "domain_head.", "frame_head.", "layer_weights")
+_HEAD_KEYS = ("emotion_head.", "domain_head.", "frame_head.", "stream_head.", "layer_weights")
 
 
 def _is_tracing() -> bool:
@@ -99,6 +99,8 @@ class EmotionWhisperOutput(ModelOutput):
             the frame logits averaged, unless `config.frame_head` gives frames a head of their own.
         frame_logits (`torch.FloatTensor` of shape `(batch, frames, num_labels)`):
             Emotion logits of every encoder frame (50 per second of audio).
+        stream_logits (`torch.FloatTensor` of shape `(batch, frames, num_labels)`, when `config.stream_head` is set):
+            Frame logits from the stream head, for frames at the newest end of a short window (the live stream).
         frame_mask (`torch.BoolTensor` of shape `(batch, frames)`):
             True where a frame holds audio, False on padding.
         pooled_features (`torch.FloatTensor` of shape `(batch, head_input_size)`):
@@ -126,6 +128,7 @@ class EmotionWhisperOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
     frame_logits: torch.FloatTensor | None = None
     frame_mask: torch.BoolTensor | None = None
+    stream_logits: torch.FloatTensor | None = None
     pooled_features: torch.FloatTensor | None = None
     segment_logits: torch.FloatTensor | None = None
     domain_logits: torch.FloatTensor | None = None
@@ -195,6 +198,10 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         self.emotion_head = nn.Linear(self.head_input_size, config.num_labels)
         self.domain_head = nn.Linear(self.head_input_size, config.num_domains) if config.num_domains > 0 else None
         self.frame_head = nn.Linear(config.d_model, config.num_labels) if config.frame_head else None
+        # fitted after training (head_fit.fit_stream_head), not trained: no loss reaches it, and train.py drops it
+        # when training changes the encoder under it
+        streams = getattr(config, "stream_head", False)
+        self.stream_head = nn.Linear(config.d_model, config.num_labels) if streams else None
         # one weight per hidden state (input embedding, each layer) plus the final output, softmax-normalized
         self.layer_weights = nn.Parameter(torch.zeros(config.encoder_layers + 1)) if config.layer_weighting else None
         self.adaptation = None  # unsupervised domain adaptation, see set_adaptation
@@ -595,6 +602,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         frame_segments = segment_ids[:, ::2] if segment_ids is not None else None
         features = self.dropout(self.head_input(hidden, frame_segments, domain_labels, adaptation=adaptation))
         frame_logits = self.emotion_head(features) if self.frame_head is None else self.frame_head(final_output)
+        stream_logits = self.stream_head(final_output) if self.stream_head is not None else None
         weights = frame_mask.to(frame_logits.dtype)[..., None]
         mean_over_frames = lambda x: (x * weights).sum(1) / weights.sum(1).clamp(min=1)  # noqa: E731
         pooled = mean_over_frames(features)
@@ -639,17 +647,20 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         if adaptation is not None and "logit_shift" in adaptation:
             shift = adaptation["logit_shift"].to(logits)
             logits, frame_logits = logits + shift, frame_logits + shift
+            stream_logits = stream_logits + shift if stream_logits is not None else None
             segment_logits = segment_logits + shift if segment_logits is not None else None
         adjust = self.config.apply_logit_adjustment if apply_logit_adjustment is None else apply_logit_adjustment
         # A prior adaptation's shift (log target prior - log training prior) already took the training prior out;
         # adjusting too would remove it a second time (adaptation.py, "Prior adaptation and logit adjustment").
         if adjust and not (adaptation is not None and "target_prior" in adaptation):
             logits, frame_logits = self.adjust_logits(logits), self.adjust_logits(frame_logits)
+            stream_logits = self.adjust_logits(stream_logits) if stream_logits is not None else None
             if segment_logits is not None:
                 segment_logits = self.adjust_logits(segment_logits)
 
         output = EmotionWhisperOutput(
-            loss=loss, logits=logits, frame_logits=frame_logits, frame_mask=frame_mask, pooled_features=clip_hidden,
+            loss=loss, logits=logits, frame_logits=frame_logits, frame_mask=frame_mask, stream_logits=stream_logits,
+            pooled_features=clip_hidden,
             segment_logits=segment_logits, domain_logits=domain_logits, emotion_loss=emotion_loss,
             domain_loss=domain_loss, frame_loss=frame_loss, hidden_states=hidden_states, attentions=attentions,
         )
