@@ -177,7 +177,8 @@ def build_model(args, classes, regression: bool):
     """Step 3: the encoder of an emotion-whisper model (or a Whisper checkpoint) with a new, random head."""
     head = dict(id2label=dict(enumerate(classes)), label2id={c: i for i, c in enumerate(classes)},
                 emotion_loss="sigmoid_mse" if regression else "soft_ce", num_domains=0, label_prior=None,
-                apply_logit_adjustment=False)
+                apply_logit_adjustment=False,
+                stream_head=False)  # fitted to the old labels' frames: a new label set has no stream head
     config_file = Path(args.model_name_or_path, "config.json")
     is_ours = config_file.exists() and json.loads(config_file.read_text()).get("model_type") == "emotion_whisper"
     if is_ours:

@@ -12,6 +12,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -21,7 +22,8 @@ from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtr
 from data_scripts.corpora import corpus_cards
 from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClassification
 from modeling_emotion_whisper.evaluation import corpus_label_sets, evaluate_model
-from modeling_emotion_whisper.head_fit import fit_stream_head, probe_layout, refit_head
+from modeling_emotion_whisper.head_fit import (STREAM_HEAD_COLUMNS, fit_stream_head, per_frame_head, probe_layout,
+                                              refit_head)
 from modeling_emotion_whisper.packing import ClipCollator
 from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, clip_draw_weights, end_distributed,
                                               record_training_data, train_resuming)
@@ -72,6 +74,10 @@ class ModelArguments:
     stream_head_hop: float = field(default=0.5, metadata={
         "help": "Seconds at each window's end whose frames it is fitted on (the stream's --hop)."})
     stream_head_windows: int = field(default=1500, metadata={"help": "Windows the stream head is fitted on."})
+    stream_head_start_share: Optional[float] = field(default=None, metadata={
+        "help": "Unset: windows of random length (about half shorter than --stream_head_context, as a "
+                "stream's first windows are); a share: that share of a stream's first windows, the rest full "
+                "(head_fit.stream_windows)."})
 
 
 @dataclass
@@ -165,8 +171,14 @@ def build_model(model_args, train, num_domains, draw_weights=None, as_saved: boo
                     standardization_momentum=model_args.standardization_momentum,
                     logit_adjustment_tau=model_args.logit_adjustment_tau,
                     # measured again on the validation clips after training (step 7), for the model as it ends up
-                    source_feature_mean=None, source_feature_std=None)
+                    source_feature_mean=None, source_feature_std=None,
+                    # fitted to the encoder as saved, which this run changes; not built, so no unused parameters
+                    # under DDP (step 6c fits a new one when asked)
+                    stream_head=False)
     if is_ours:
+        if EmotionWhisperConfig.get_config_dict(model_args.model_name_or_path)[0].get("stream_head"):
+            logger.warning("dropping the saved model's stream head: it was fitted to the encoder before this run; "
+                           "--fit_stream_head fits a new one")
         # A different head input (layer weighting or concatenation switched) starts new heads on the trained encoder.
         # Releases are saved in float16; training needs float32 weights (bf16 autocast refuses half-precision ones).
         model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, dtype=torch.float32,
@@ -217,20 +229,35 @@ def main(argv=None):
         draw_weights = clip_draw_weights(train, packing)
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    head_only = packing.num_epochs <= 0 and training_args.max_steps <= 0 and model_args.refit_head == "none"
+    will_train = packing.num_epochs > 0 or training_args.max_steps > 0
+    head_only = not will_train and model_args.refit_head == "none"
     model = build_model(model_args, train, len(vocabulary), draw_weights, as_saved=head_only)
     if model_args.fit_stream_head:  # checked before hours of training, not after
         from modeling_emotion_whisper.streaming import check_timing
 
-        if model.frame_head is None and model_args.refit_head == "none":
-            raise SystemExit("--fit_stream_head starts from the per-frame head, which this model gets only from a "
-                             "head refit: add --refit_head corpus, or start from a refitted model")
+        # the per-frame head step 6c starts from: the model's own, or what step 6b's probe layout keeps of it
+        if model_args.refit_head == "none":
+            has_frames = model.frame_head is not None
+        else:
+            trained = will_train or is_emotion_whisper(model_args.model_name_or_path)
+            has_frames = trained and per_frame_head(model) is not None
+        if not has_frames:
+            raise SystemExit("--fit_stream_head starts from a trained per-frame head, which this run does not give "
+                             "the model: train with --refit_head corpus from a model whose emotion head reads the "
+                             "final layer (no --layer_weighting/--layer_concatenation), or start from a refitted "
+                             "model; or drop --fit_stream_head")
+        missing = [c for c in STREAM_HEAD_COLUMNS if c not in train.column_names]
+        if missing:
+            raise SystemExit(f"--fit_stream_head needs the training clips' columns {', '.join(missing)}, which "
+                             f"{data_args.dataset_path} lacks: rebuild it with data_scripts.build")
         try:
             check_timing(model_args.stream_head_hop, model_args.stream_head_context)
         except ValueError as err:
             raise SystemExit(f"--stream_head_hop / --stream_head_context: {err}") from None
         if model_args.stream_head_windows < 1:
             raise SystemExit("--stream_head_windows must be at least 1")
+        if model_args.stream_head_start_share is not None and not 0 <= model_args.stream_head_start_share <= 1:
+            raise SystemExit("--stream_head_start_share must be between 0 and 1 (or unset)")
     feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins, return_attention_mask=True)
 
     # 4. Packing (Algorithm 1) and 5. the Trainer. Pushing goes through our release path after training (checked
@@ -238,7 +265,7 @@ def main(argv=None):
     # --num_epochs 0: no fine-tuning (with --refit_head, a linear probe on the encoder as it is).
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     trainer, summary = None, {}
-    if packing.num_epochs > 0 or training_args.max_steps > 0:
+    if will_train:
         try:
             trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing,
                                              head_learning_rate=model_args.head_learning_rate or None)
@@ -267,27 +294,25 @@ def main(argv=None):
         logger.info("head refit: %s", fit)
         Path(training_args.output_dir, "refit_head.json").write_text(json.dumps(fit, indent=1))
 
-    # 6c. The live stream's head, fitted on the encoder as it now is (main process). One fitted on the encoder before
-    # this training would score features that no longer exist: dropped.
+    # 6c. The live stream's head, fitted on the encoder as it now is (main process; one saved with the model this run
+    # started from was dropped in step 3, or, when only heads are fitted, is replaced here: it starts from frame_head).
     if is_main and model_args.fit_stream_head:
         try:
             fit = fit_stream_head(model, feature_extractor, train, context=model_args.stream_head_context,
                                   hop=model_args.stream_head_hop, windows=model_args.stream_head_windows,
-                                  seed=training_args.seed)
+                                  seed=training_args.seed, start_share=model_args.stream_head_start_share)
         except ValueError as err:  # no per-frame head, or a dataset without the columns it needs
             raise SystemExit(str(err)) from None
         logger.info("stream head: %s", fit)
         Path(training_args.output_dir, "stream_head.json").write_text(json.dumps(fit, indent=1))
-    elif getattr(model, "stream_head", None) is not None and (trainer is not None or model_args.refit_head != "none"):
-        logger.warning("dropping the stream head fitted on the encoder before this run; add --fit_stream_head")
-        model.stream_head, model.config.stream_head = None, False
 
     # 7. Evaluate on the validation clips (unseen speakers of the training domains: their feature statistics are
     # kept in the config for unsupervised adaptation), then save the final model.
     final_dir = Path(training_args.output_dir) / "final"
     if is_main:
         metrics = evaluate_model(model, validation, ClipCollator(feature_extractor),
-                                 batch_size=training_args.per_device_eval_batch_size, store_source_statistics=True,
+                                 batch_size=training_args.per_device_eval_batch_size,
+                                 store_source_statistics=not head_only,  # a stream head alone leaves them as saved
                                  corpus_labels=label_sets)
     if trainer is not None and model is trainer.model:
         trainer.save_model(str(final_dir))

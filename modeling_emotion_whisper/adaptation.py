@@ -218,7 +218,9 @@ def few_shot_finetune(model, support_rows, collator, train_layers: int = 0, step
 
     Every head trains on exactly what `forward` feeds it when the saved model serves: head only, the clips' pooled
     features are computed once and mapped by `model.head_input` (the model's standardization or the adaptation it
-    holds), and the frame head reads the pooled final layer; with encoder layers, every step runs `forward` itself."""
+    holds), and the frame head reads the pooled final layer; with encoder layers, every step runs `forward` itself.
+    A stream head (config.stream_head) is kept when the encoder stays as it is and dropped when its top layers train:
+    it was fitted to frames of the encoder before (train.py --fit_stream_head fits a new one)."""
     import torch
 
     from .batch import predict_logits
@@ -232,6 +234,8 @@ def few_shot_finetune(model, support_rows, collator, train_layers: int = 0, step
     top = list(model.encoder.layers)[len(model.encoder.layers) - train_layers:] if train_layers else []
     for module in top + ([model.encoder.layer_norm] if top else []):
         trainable += list(module.parameters())
+    if top and getattr(model, "stream_head", None) is not None:
+        model.stream_head, model.config.stream_head = None, False
     for parameter in trainable:
         parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)

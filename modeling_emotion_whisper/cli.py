@@ -241,9 +241,12 @@ def cmd_export_onnx(args):
     except ExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    rows = [(name, f"{r['logits']:.2e}", f"{r['frame_logits']:.2e}", f"{100 * r['same_label']:.1f}")
+    streams = any("stream_logits" in r for r in report.values())
+    rows = [(name, f"{r['logits']:.2e}", f"{r['frame_logits']:.2e}")
+            + ((f"{r['stream_logits']:.2e}",) if streams else ()) + (f"{100 * r['same_label']:.1f}",)
             for name, r in report.items()]
-    print(_table(rows, ["file", "max |logit diff| clips", "frames", "same label %"]))
+    print(_table(rows, ["file", "max |logit diff| clips", "frames"] + (["stream head"] if streams else [])
+                 + ["same label %"]))
     print(f"\nchecked against PyTorch on generated audio; written to {args.out}")
     return 0
 

@@ -169,18 +169,33 @@ def fit_head(features, rows, config, C: float = 0.5, max_iter: int = 300, sample
 #
 # The live stream (streaming.EmotionStream) scores the newest `hop` s of a `context` s window with nothing heard after
 # them; `frame_head` was trained on frames inside packed 30 s windows, seconds of audio on both sides. Read at the
-# window's end it named the clip's emotion on 41.4 % of the frames of six 60 s validation sequences, against the
-# offline timeline's 52.7 % on the same audio (docs/results.md, "Live latency"). The stream head is the frame head
-# refitted on exactly what the stream shows it: the final encoder output of the last hop of short windows cut from
-# one training speaker's clips strung together, each frame labelled with its clip's soft label.
+# window's end it named the clip's emotion on 41.3 % of the frames of six 60 s validation sequences, against the
+# offline timeline's 52.7 % on the same audio (docs/results.md, "The stream head"). The stream head is the frame head
+# refitted on frames placed as the stream places them: the final encoder output of the last `hop` s of windows cut
+# from one training speaker's clips strung together, each frame labelled with its clip's soft label. By default a
+# window's string of clips has a random length and the window a random end in it, so the windows mix a stream's
+# first, shorter windows (56 % of them at the recipe's 4 s context and 0.5 s hop) with full `context` s ones.
+# Drawing them as a stream meets them (`start_share` 0.1: 10 % first windows, 90 % full) fitted a head that did worse
+# on the six validation sequences (47.5 % against 49.4 %, docs/results.md "The stream head"). The stream also reads
+# frames a `lookahead` before the window's end; the head is fitted for lookahead 0.
 
 STREAM_HEAD_L2 = (0.1, 0.01, 0.001)  # strengths of the pull towards the frame head, chosen by speaker cross-validation
+STREAM_HEAD_COLUMNS = ("path", "offset", "duration", "soft_label", "speaker")  # of the training clips
+MIN_END_SECONDS = 1.0  # a window holds at least this much audio before its last `hop`
+STRING_EXTRA_SECONDS = (1.5, 4.0)  # random-length windows: the string of clips is hop + 1.5 to context + 4 s long
+FULL_SPAN_SECONDS = 4.0  # with start_share: a full window ends anywhere in this many seconds after the first `context`
+DECODED_CLIPS = 1024  # clips kept decoded while windows are cut (a speaker's clips recur)
+LBFGS_ITERATIONS = 200  # of each stream head fit (the fit is smooth and small: d_model x labels)
+WINDOW_BATCH = 16  # windows through the encoder at once (each featurized alone, padding masked: as one by one)
 
 
-def stream_windows(rows, count: int, context: float, hop: float, seed: int = 0):
-    """`count` windows as the stream sees them (seeded): a training speaker's clips in random order, strung together
-    to a random length, cut at a random frame boundary to the last `context` s. Yields (wave, soft labels of the last
-    `hop` s of encoder frames (frames, labels), speaker)."""
+def stream_windows(rows, count: int, context: float, hop: float, seed: int = 0, start_share: float | None = None):
+    """`count` windows as the stream sees them (seeded): a training speaker's clips, drawn with replacement and strung
+    together, cut at a frame boundary to the last `context` s before an end. `start_share` None: the string has a
+    random length (hop + 1.5 to context + 4 s, to the next clip boundary) and the end falls anywhere in it after
+    hop + 1 s; a float: with that probability the end falls in the first `context` s (a stream's first windows),
+    otherwise in the `FULL_SPAN_SECONDS` after them (a full window). Yields (wave, soft labels of the last `hop` s of
+    encoder frames (frames, labels), speaker)."""
     from functools import lru_cache
 
     from .audio import SAMPLING_RATE, load_audio
@@ -188,7 +203,7 @@ def stream_windows(rows, count: int, context: float, hop: float, seed: int = 0):
     speakers = np.asarray(rows["speaker"])
     soft = np.asarray(rows["soft_label"], dtype=np.float32)
     paths, offsets, durations = rows["path"], rows["offset"], rows["duration"]
-    load = lru_cache(maxsize=1024)(lambda i: load_audio(paths[i], offset=offsets[i], duration=durations[i]))
+    load = lru_cache(maxsize=DECODED_CLIPS)(lambda i: load_audio(paths[i], offset=offsets[i], duration=durations[i]))
     rng = np.random.default_rng(seed)
     names = sorted(set(speakers))
     frame = SAMPLING_RATE // 50  # samples per encoder frame
@@ -196,19 +211,28 @@ def stream_windows(rows, count: int, context: float, hop: float, seed: int = 0):
     for _ in range(count):
         speaker = names[int(rng.integers(len(names)))]
         mine = np.flatnonzero(speakers == speaker)
-        target, waves, owners = rng.uniform(hop + 1.5, context + 4.0) * SAMPLING_RATE, [], []
-        while sum(w.size for w in waves) < target:
+        if start_share is None:
+            length, lowest = rng.uniform(hop + STRING_EXTRA_SECONDS[0], context + STRING_EXTRA_SECONDS[1]), None
+        else:
+            starting = rng.random() < start_share
+            lowest, highest = ((hop + MIN_END_SECONDS, context) if starting
+                               else (context, context + FULL_SPAN_SECONDS))
+            length = highest
+        waves, owners = [], []
+        while sum(w.size for w in waves) < length * SAMPLING_RATE:
             i = int(mine[int(rng.integers(len(mine)))])
             waves.append(load(i))
             owners.append(np.full(waves[-1].size, i))
         wave, owner = np.concatenate(waves), np.concatenate(owners)
-        end = int(rng.uniform(hop + 1.0, wave.size / SAMPLING_RATE) * SAMPLING_RATE) // frame * frame
+        if lowest is None:
+            lowest, highest = hop + MIN_END_SECONDS, wave.size / SAMPLING_RATE
+        end = int(rng.uniform(lowest, highest) * SAMPLING_RATE) // frame * frame
         begin = max(0, end - int(round(context * SAMPLING_RATE)))
         centres = end - np.arange(tail)[::-1] * frame - frame // 2  # of the window's last `tail` encoder frames
         yield wave[begin:end], soft[owner[centres]], speaker
 
 
-def _fit_towards(x, y, weight0, bias0, l2: float, max_iter: int = 200):
+def _fit_towards(x, y, weight0, bias0, l2: float, max_iter: int = LBFGS_ITERATIONS):
     """Weight and bias minimizing mean soft cross-entropy + l2 (||W - W0||^2 + ||b - b0||^2), by L-BFGS (float64)."""
     weight = weight0.clone().requires_grad_()
     bias = bias0.clone().requires_grad_()
@@ -227,27 +251,27 @@ def _fit_towards(x, y, weight0, bias0, l2: float, max_iter: int = 200):
 
 
 @torch.no_grad()
-def _window_outputs(model, extractor, wave, tail: int):
-    """The frame head's input (the final encoder output) at the last `tail` whole encoder frames of `wave`."""
+def _window_outputs(model, extractor, waves, tail: int) -> list[torch.Tensor]:
+    """The frame head's input (the final encoder output) at the last `tail` whole encoder frames of each wave."""
     from .audio import SAMPLING_RATE
     from .features import mel_features
 
-    features, mask = mel_features(extractor, [wave])
+    features, mask = mel_features(extractor, waves)
     parameter = next(model.parameters())
     captured = {}
-    head = model.frame_head
-    hook = head.register_forward_hook(lambda module, args, out: captured.__setitem__("x", args[0]))
+    hook = model.frame_head.register_forward_hook(lambda module, args, out: captured.__setitem__("x", args[0]))
     try:
         out = model(input_features=features.to(parameter.device, parameter.dtype),
                     attention_mask=mask.to(parameter.device), apply_logit_adjustment=False)
     finally:
         hook.remove()
-    n = min(int(out.frame_mask[0].sum()), wave.size // (SAMPLING_RATE // 50))  # whole frames, as the stream reads
-    return captured["x"][0, n - tail : n].double().cpu()
+    ends = [min(int(out.frame_mask[row].sum()), wave.size // (SAMPLING_RATE // 50))  # whole frames, as streamed
+            for row, wave in enumerate(waves)]
+    return [captured["x"][row, n - tail : n].double().cpu() for row, n in enumerate(ends)]
 
 
 def fit_stream_head(model, extractor, rows, context: float = 4.0, hop: float = 0.5, windows: int = 1500,
-                    l2_grid=STREAM_HEAD_L2, folds: int = 3, seed: int = 0) -> dict:
+                    l2_grid=STREAM_HEAD_L2, folds: int = 3, seed: int = 0, start_share: float | None = None) -> dict:
     """Give `model` a stream head (config.stream_head) fitted as the comment above says: the frame head's weights
     pulled towards the soft labels of the last `hop` s of `windows` stream windows of `context` s (rows: the training
     clips: path, offset, duration, soft_label, speaker), the pull's strength chosen from `l2_grid` by accuracy on
@@ -257,19 +281,23 @@ def fit_stream_head(model, extractor, rows, context: float = 4.0, hop: float = 0
     if model.frame_head is None:
         raise ValueError("fitting a stream head needs a model with a per-frame head (config.frame_head): the stream "
                          "head starts from it")
-    missing = [c for c in ("path", "offset", "duration", "soft_label", "speaker") if c not in rows.column_names]
+    missing = [c for c in STREAM_HEAD_COLUMNS if c not in rows.column_names]
     if missing:
         raise ValueError(f"fitting a stream head needs the training clips' columns {', '.join(missing)}")
     started = time.time()
     model.eval()
     tail = int(round(hop * 50))
-    xs, ys, owners = [], [], []
-    for wave, labels, speaker in tqdm(stream_windows(rows, windows, context, hop, seed), total=windows,
-                                      desc="stream head: windows", leave=False):
-        x = _window_outputs(model, extractor, wave, tail)
-        xs.append(x)
-        ys.append(torch.from_numpy(labels[-len(x):]).double())
-        owners += [speaker] * len(x)
+    xs, ys, owners, batch = [], [], [], []
+    drawn = stream_windows(rows, windows, context, hop, seed, start_share)
+    for k, window in enumerate(tqdm(drawn, total=windows, desc="stream head: windows", leave=False)):
+        batch.append(window)
+        if len(batch) == WINDOW_BATCH or k == windows - 1:
+            for x, (_, labels, speaker) in zip(_window_outputs(model, extractor, [w for w, _, _ in batch], tail),
+                                               batch):
+                xs.append(x)
+                ys.append(torch.from_numpy(labels[-len(x):]).double())
+                owners += [speaker] * len(x)
+            batch = []
     x, y, owners = torch.cat(xs), torch.cat(ys), np.asarray(owners)
     extracted = time.time()
     weight0 = model.frame_head.weight.detach().double().cpu()
@@ -279,6 +307,10 @@ def fit_stream_head(model, extractor, rows, context: float = 4.0, hop: float = 0
         return float(((x[chosen] @ w.T + b).argmax(-1) == y[chosen].argmax(-1)).double().mean())
 
     names = np.random.default_rng(seed).permutation(sorted(set(owners)))
+    if len(names) < 2:
+        raise ValueError(f"fitting a stream head needs windows of at least two speakers (its pull is chosen on "
+                         f"held-out speakers); {windows} windows drew {len(names)}: give more speakers or windows")
+    folds = min(folds, len(names))  # every fold holds a speaker out
     fold = {name: i % folds for i, name in enumerate(names)}
     fold_of = torch.from_numpy(np.array([fold[o] for o in owners]))
     cross = {}
@@ -299,6 +331,7 @@ def fit_stream_head(model, extractor, rows, context: float = 4.0, hop: float = 0
         model.stream_head.weight.copy_(weight.to(parameter.dtype))
         model.stream_head.bias.copy_(bias.to(parameter.dtype))
     return {"windows": windows, "frames": len(x), "speakers": len(names), "context": context, "hop": hop,
+            "start_share": start_share, "folds": folds,
             "seed": seed, "l2_cross_validated": {str(k): round(v, 4) for k, v in cross.items()}, "l2": chosen,
             "frame_head_accuracy": round(accuracy(weight0, bias0, everything), 4),
             "stream_head_accuracy": round(accuracy(weight, bias, everything), 4),

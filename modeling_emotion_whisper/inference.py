@@ -103,8 +103,13 @@ class TorchScorer:
                              window_counts=batch["window_counts"], apply_logit_adjustment=logit_adjustment)
         return out.logits.float().cpu().numpy(), out.pooled_features.float().cpu().numpy()
 
-    def frames(self, waves, logit_adjustment: bool):
-        """Frame logits (B, frames, labels) and frame mask (B, frames) of windows of at most 30 s."""
+    @property
+    def has_stream_head(self) -> bool:
+        return getattr(self.model, "stream_head", None) is not None
+
+    def frames(self, waves, logit_adjustment: bool, output: str = "frame_logits"):
+        """Frame logits (B, frames, labels) and frame mask (B, frames) of windows of at most 30 s; `output`
+        "stream_logits" gives the stream head's (the frame head's when the model has none)."""
         import torch
 
         from .features import mel_features
@@ -113,20 +118,13 @@ class TorchScorer:
         with torch.no_grad():
             out = self.model(input_features=features.to(self.model.device, self.model.dtype),
                              attention_mask=mask.to(self.model.device), apply_logit_adjustment=logit_adjustment)
-        return out.frame_logits.float().cpu().numpy(), out.frame_mask.cpu().numpy()
+        logits = getattr(out, output)
+        logits = out.frame_logits if logits is None else logits
+        return logits.float().cpu().numpy(), out.frame_mask.cpu().numpy()
 
     def stream_frames(self, waves, logit_adjustment: bool):
         """As `frames`, from the stream head when the model has one (config.stream_head): the live stream's frames."""
-        import torch
-
-        from .features import mel_features
-
-        features, mask = mel_features(self.extractor, waves)
-        with torch.no_grad():
-            out = self.model(input_features=features.to(self.model.device, self.model.dtype),
-                             attention_mask=mask.to(self.model.device), apply_logit_adjustment=logit_adjustment)
-        logits = out.frame_logits if out.stream_logits is None else out.stream_logits
-        return logits.float().cpu().numpy(), out.frame_mask.cpu().numpy()
+        return self.frames(waves, logit_adjustment, output="stream_logits")
 
 
 def as_scorer(model, extractor=None):

@@ -152,6 +152,10 @@ class OnnxScorer:
             logits[row, :n], mask[row, :n] = o.get(output, o["frame_logits"])[0], o["frame_mask"][0]
         return (self.adjust(logits) if logit_adjustment else logits), mask
 
+    @property
+    def has_stream_head(self) -> bool:
+        return "stream_logits" in self.outputs
+
     def stream_frames(self, waves, logit_adjustment: bool):
         """As `frames`, from the stream head when the export has it (stream_logits): the live stream's frames."""
         return self.frames(waves, logit_adjustment, output="stream_logits")

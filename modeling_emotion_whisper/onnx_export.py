@@ -85,8 +85,8 @@ def compare(model, onnx_file, waves) -> dict:
         worst["logits"] = max(worst["logits"], float(np.abs(got["logits"] - expected.logits.numpy()).max()))
         worst["frame_logits"] = max(worst["frame_logits"], float(
             np.abs(got["frame_logits"] - expected.frame_logits.numpy())[valid].max()))
-        if expected.stream_logits is not None:  # checked with the frames: the live stream reads them
-            worst["frame_logits"] = max(worst["frame_logits"], float(
+        if expected.stream_logits is not None:  # the live stream reads them
+            worst["stream_logits"] = max(worst.get("stream_logits", 0.0), float(
                 np.abs(got["stream_logits"] - expected.stream_logits.numpy())[valid].max()))
         worst["pooled_features"] = max(worst["pooled_features"], float(
             np.abs(got["pooled_features"] - expected.pooled_features.numpy()).max()))
@@ -96,14 +96,15 @@ def compare(model, onnx_file, waves) -> dict:
 
 
 def kept_in_fp32(onnx_file, model) -> list[str]:
-    """Weight products int8 quantization leaves in float32: the first and last encoder layers and the heads. With
+    """Weight products int8 quantization leaves in float32: the first and last encoder layers and every head. With
     every layer in int8 (per tensor, convolutions too) micro-F1 fell by 2.1 points on the validation speakers;
     per channel, on MatMuls only, with these kept: docs/results.md, "ONNX"."""
     import onnx
 
     graph = onnx.load(str(onnx_file), load_external_data=False).graph
     last = model.config.encoder_layers - 1
-    keep = ("model.encoder.layers.0.", f"model.encoder.layers.{last}.", "model.emotion_head", "model.domain_head")
+    keep = ("model.encoder.layers.0.", f"model.encoder.layers.{last}.", "model.emotion_head", "model.domain_head",
+            "model.frame_head", "model.stream_head")
     names = []
     for node in graph.node:
         scopes = " ".join(p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes")
@@ -280,9 +281,11 @@ def export_onnx(model_path, out, quantize: str = "", tolerance: float = 1e-3, op
                       dynamo=True, opset_version=opset, external_data=False, verbose=False)
     waves = check_audio()
     report = {fp32.name: compare(model, fp32, waves)}
-    if report[fp32.name]["logits"] > tolerance or report[fp32.name]["frame_logits"] > tolerance:
-        raise ExportError(f"{fp32}: logits differ from PyTorch by {report[fp32.name]['logits']:.2e} (clips) and "
-                          f"{report[fp32.name]['frame_logits']:.2e} (frames), above the tolerance {tolerance:g}")
+    worst = report[fp32.name]
+    if max(worst["logits"], worst["frame_logits"], worst.get("stream_logits", 0.0)) > tolerance:
+        raise ExportError(f"{fp32}: logits differ from PyTorch by {worst['logits']:.2e} (clips), "
+                          f"{worst['frame_logits']:.2e} (frames) and {worst.get('stream_logits', 0.0):.2e} (the "
+                          f"stream head's frames), above the tolerance {tolerance:g}")
     if "int8" in kinds:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -18,8 +18,9 @@ The cost per hop is one `context`-long window, whatever has been heard; latency 
 timeline sees up to 30 s around it, so frame values differ from the timeline's wherever the model uses that context
 (the encoder attends over its whole window; the log-mel floor follows the window's loudest frame). With a context and
 a lookahead that cover the whole recording, the stream gives the timeline's frames and segments (tests/test_streaming).
-A model with a stream head (config.stream_head: the frame head refitted on the newest frames of short windows,
-head_fit.fit_stream_head) scores the stream's frames with it, and its timelines with the frame head.
+A model with a stream head (config.stream_head: the frame head refitted on the newest frames of stream windows,
+head_fit.fit_stream_head) scores the stream's frames with it at lookahead 0 (what it was fitted for), and its
+timelines with the frame head.
 
 No speech: `timeline`'s rule (`inference.speech_frames`), with the recording's loud level taken over the last
 `level_memory` s heard so far instead of over the whole recording.
@@ -126,13 +127,16 @@ class EmotionStream:
     None). sampling_rate, channels: of what `feed` gets (interleaved or (samples, channels) when channels > 1);
     pcm_format: the layout of bytes chunks (PCM_FORMATS). hop, context, lookahead: seconds (see the docstring);
     output_rate, smoothing, min_segment, silence_db, logit_adjustment: as in `timeline`. settle: seconds behind the
-    newest frame before segment labels are committed (default smoothing / 2 + 2 x min_segment)."""
+    newest frame before segment labels are committed (default smoothing / 2 + 2 x min_segment). stream_head: score
+    frames with the model's stream head (config.stream_head, fitted on frames with nothing heard after them); None
+    (default) uses it when the model has one and `lookahead` is 0, False never, True always (an error without one)."""
 
     def __init__(self, model, extractor=None, *, sampling_rate: int = SAMPLING_RATE, channels: int = 1,
                  pcm_format: str = "s16le", hop: float = HOP, context: float = CONTEXT, lookahead: float = LOOKAHEAD,
                  output_rate: float = 10.0, smoothing: float = 1.0, min_segment: float = 1.0,
                  settle: float | None = None, silence_db: float = 40.0, logit_adjustment: bool = False,
-                 level_memory: float = 300.0, segment_memory: float = 30.0, max_segments: int = 10000):
+                 level_memory: float = 300.0, segment_memory: float = 30.0, max_segments: int = 10000,
+                 stream_head: bool | None = None):
         settings = dict(hop=hop, context=context, lookahead=lookahead, output_rate=output_rate, smoothing=smoothing,
                         min_segment=min_segment, silence_db=silence_db, level_memory=level_memory,
                         segment_memory=segment_memory, settle=0.0 if settle is None else settle)
@@ -140,8 +144,12 @@ class EmotionStream:
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
         self.scorer = as_scorer(model, extractor)
-        # the stream head when the model has one (fitted on the newest frames of short windows: config.stream_head)
-        self._frames = getattr(self.scorer, "stream_frames", self.scorer.frames)
+        has_stream_head = getattr(self.scorer, "has_stream_head", False)
+        if stream_head and not has_stream_head:
+            raise ValueError("stream_head=True: this model has no stream head (config.stream_head); fit one with "
+                             "train.py --num_epochs 0 --fit_stream_head true, or pass stream_head=None")
+        self.stream_head = has_stream_head and stream_head is not False and (stream_head or lookahead == 0)
+        self._frames = self.scorer.stream_frames if self.stream_head else self.scorer.frames
         self.labels = list(self.scorer.labels)
         self.emotion_loss = getattr(self.scorer.config, "emotion_loss", "soft_ce")
         if int(sampling_rate) != sampling_rate or sampling_rate <= 0:

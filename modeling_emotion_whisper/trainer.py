@@ -163,8 +163,11 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
 def end_distributed():
     """Leave torch.distributed cleanly on every rank at the end of a launched script: a process group still alive at
     interpreter exit made a rank abort after its work was done ("terminate called without an active exception",
-    SIGABRT; about 1 launch in 10 here), failing the whole launch."""
+    SIGABRT; about 1 launch in 10 here), failing the whole launch. So did a rank that tore its group down while
+    another was still working (the main process evaluates and saves alone after training): every rank waits for the
+    others first."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 

@@ -222,6 +222,9 @@ def test_the_stream_head_is_fitted_on_window_ends_and_nothing_else_changes(strea
     model = WhisperForEmotionClassification.from_pretrained(streamed / "final").eval()
     start = refitted[1]
     assert model.config.stream_head and not torch.equal(model.stream_head.weight, model.frame_head.weight)
+    # a stream head alone: the source statistics stay those measured when the model was saved
+    assert model.config.source_feature_mean == start.config.source_feature_mean
+    assert model.config.source_feature_std == start.config.source_feature_std
     for name, tensor in start.state_dict().items():  # encoder and the other heads as they were
         torch.testing.assert_close(model.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
     wave = synth_speech(2.0, f0=200, seed=3)
@@ -263,7 +266,7 @@ def test_training_drops_a_stream_head_it_did_not_fit(setup, streamed, caplog):  
     with caplog.at_level("WARNING"):
         train.main([str(setup / "tiny.yaml"), "--output_dir", str(out), "--model_name_or_path", str(streamed / "final"),
                     "--max_steps", "2", "--bf16", "false"])
-    assert "dropping the stream head" in caplog.text
+    assert "dropping the saved model's stream head" in caplog.text
     model = WhisperForEmotionClassification.from_pretrained(out / "final")
     assert not model.config.stream_head and model.stream_head is None
 
@@ -280,13 +283,15 @@ def test_the_onnx_export_carries_the_stream_head(streamed, tmp_path):
     waves = [synth_speech(s, seed=i) for i, s in enumerate((0.5, 2.0, 4.0))]
     onnx, torch_scorer = OnnxScorer(tmp_path / "onnx"), TorchScorer(model, EXTRACTOR)
     for method in ("frames", "stream_frames"):
-        (got, got_mask), (expected, mask) = getattr(onnx, method)(waves, False), getattr(torch_scorer, method)(waves, False)
+        got, got_mask = getattr(onnx, method)(waves, False)
+        expected, mask = getattr(torch_scorer, method)(waves, False)
         np.testing.assert_array_equal(got_mask, mask)
         np.testing.assert_allclose(got[mask], expected[mask], rtol=1e-4, atol=1e-4)
     assert not np.allclose(onnx.stream_frames(waves, False)[0], onnx.frames(waves, False)[0], atol=1e-3)
 
 
-def test_stream_windows_label_each_frame_with_the_clip_under_it(tmp_path):
+@pytest.mark.parametrize("start_share", [None, 0.1])
+def test_stream_windows_label_each_frame_with_the_clip_under_it(tmp_path, start_share):
     """Clips of one speaker, each a constant level and its own one-hot label: every window's last frames carry the
     label of the clip whose samples they cover, and a window is at most `context` s and ends on a frame."""
     from datasets import Dataset
@@ -303,10 +308,54 @@ def test_stream_windows_label_each_frame_with_the_clip_under_it(tmp_path):
         rows["duration"].append(seconds)
         rows["soft_label"].append(np.eye(4)[i].tolist())
         rows["speaker"].append("s1")
-    windows = list(stream_windows(Dataset.from_dict(rows), 30, context=2.0, hop=0.5, seed=1))
+    windows = list(stream_windows(Dataset.from_dict(rows), 30, context=2.0, hop=0.5, seed=1, start_share=start_share))
     assert len(windows) == 30
     for wave, labels, speaker in windows:
         assert speaker == "s1" and wave.size <= 32000 and wave.size % 320 == 0 and labels.shape == (25, 4)
         centres = wave[wave.size - 160 - 320 * np.arange(25)[::-1]]  # the sample at each frame's centre
         np.testing.assert_array_equal(np.asarray(levels)[labels.argmax(1)], centres.astype(np.float64).round(1))
-    assert len({w.size for w, _, _ in windows}) > 5  # random lengths, not one cut
+    sizes = np.array([w.size for w, _, _ in windows])
+    full = (sizes == 32000).mean()  # as a stream's windows are after its first `context` s
+    # random lengths mix full windows with a stream's first, shorter ones; start_share 0.1 draws mostly full ones
+    assert (0.1 < full < 0.9) if start_share is None else (0.7 <= full < 1)
+    assert (sizes >= 24000).all()  # hop + 1 s at least
+    ends = {tuple(labels.argmax(1)) for _, labels, _ in windows}
+    assert len(ends) > 5  # cut at random points, not one cut
+
+
+def test_the_stream_head_goes_where_the_encoder_or_the_labels_change(streamed, tmp_path):
+    """finetune_hume (a new label set) starts without one; few-shot adaptation keeps it while the encoder stays as it
+    is and drops it when encoder layers train; a stream asks for it at lookahead 0 and not after."""
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    from modeling_emotion_whisper.streaming import EmotionStream
+
+    args = SimpleNamespace(model_name_or_path=str(streamed / "final"), freeze_encoder_layers=0, new_head=True)
+    hume = finetune_hume.build_model(args, ["Joy", "Calmness"], regression=True)
+    assert hume.stream_head is None and not hume.config.stream_head
+    hume.save_pretrained(tmp_path / "hume")
+    assert WhisperForEmotionClassification.from_pretrained(tmp_path / "hume").stream_head is None
+
+    rows = []
+    for i in range(4):
+        path = tmp_path / f"{i}.wav"
+        sf.write(path, synth_speech(1.0, f0=110 if i % 2 else 330, seed=i), 16000)
+        rows.append({"path": str(path), "offset": 0.0, "duration": 1.0, "soft_label": np.eye(8)[i % 2].tolist()})
+    support = Dataset.from_list(rows)
+    collator = ClipCollator(EXTRACTOR)
+    kept = WhisperForEmotionClassification.from_pretrained(streamed / "final").eval()
+    before = kept.stream_head.weight.clone()
+    few_shot_finetune(kept, support, collator, steps=2)
+    assert kept.config.stream_head and torch.equal(kept.stream_head.weight, before)
+    dropped = WhisperForEmotionClassification.from_pretrained(streamed / "final").eval()
+    few_shot_finetune(dropped, support, collator, train_layers=1, steps=2)
+    assert dropped.stream_head is None and not dropped.config.stream_head
+
+    assert EmotionStream(kept, EXTRACTOR).stream_head
+    assert not EmotionStream(kept, EXTRACTOR, lookahead=0.5).stream_head
+    assert EmotionStream(kept, EXTRACTOR, lookahead=0.5, stream_head=True).stream_head
+    assert not EmotionStream(kept, EXTRACTOR, stream_head=False).stream_head
+    with pytest.raises(ValueError, match="has no stream head"):
+        EmotionStream(dropped, EXTRACTOR, stream_head=True)

@@ -358,8 +358,8 @@ def test_onnx_stream_equals_the_torch_stream(pitch_model, onnx_dir):
     model, extractor = pitch_model
     wave = known_changes()[0][: 10 * SR]
     # as `emotion-whisper live` builds it: onnxruntime's threads do not busy-wait between hops
-    assert cli.build_parser().parse_args(["live", "-"]).onnx_spinning is False
-    scorer = OnnxScorer(onnx_dir, spinning=False)
+    args = cli.build_parser().parse_args(["live", "-", "--backend", "onnx", "--model", str(onnx_dir)])
+    scorer, _ = cli._load(args)
     assert scorer.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
     torch_stream, onnx_stream = EmotionStream(model, extractor), EmotionStream(scorer)
     expected = frames_of(run_stream(torch_stream, pieces(wave, 4000)))

@@ -215,13 +215,23 @@ def test_arguments_are_honoured_or_refused_never_ignored(setup):
         train.main(base + ["--per_device_train_batch_size", "16"])
     with pytest.raises(SystemExit, match="--push_to_hub needs --hub_model_id"):  # before any data is read
         train.main(base + ["--push_to_hub", "true", "--dataset_path", str(setup / "missing")])
-    # a stream head needs a per-frame head to start from, and the stream's timing rules: refused before training
-    with pytest.raises(SystemExit, match="--fit_stream_head starts from the per-frame head"):
-        train.main(base + ["--fit_stream_head", "true"])
+    # a stream head needs a trained per-frame head to start from, and the stream's timing rules: refused before
+    # anything is trained or written
+    refused = [str(setup / "tiny.yaml"), "--output_dir", str(setup / "refused"), "--fit_stream_head", "true"]
+    no_frame_head = "--fit_stream_head starts from a trained per-frame head"
+    with pytest.raises(SystemExit, match=no_frame_head):  # no refit: no frame head
+        train.main(refused)
+    with pytest.raises(SystemExit, match=no_frame_head):  # a refit from Whisper with nothing trained
+        train.main(refused + ["--num_epochs", "0", "--refit_head", "corpus"])
+    with pytest.raises(SystemExit, match=no_frame_head):  # the trained head reads every layer: not the frames' head
+        train.main(refused + ["--refit_head", "corpus", "--layer_concatenation", "true"])
     with pytest.raises(SystemExit, match="--stream_head_hop / --stream_head_context: hop must be"):
-        train.main(base + ["--fit_stream_head", "true", "--refit_head", "corpus", "--stream_head_hop", "0.25"])
+        train.main(refused + ["--refit_head", "corpus", "--stream_head_hop", "0.25"])
+    with pytest.raises(SystemExit, match="--stream_head_start_share must be between 0 and 1"):
+        train.main(refused + ["--refit_head", "corpus", "--stream_head_start_share", "1.5"])
     with pytest.raises(SystemExit, match="fits a stream head on a trained model"):
-        train.main(base + ["--num_epochs", "0", "--fit_stream_head", "true"])
+        train.main(refused + ["--num_epochs", "0"])
+    assert not (setup / "refused").exists()
 
 
 def test_continuing_a_model_onto_more_domains_and_the_prior(setup, caplog):
