@@ -135,7 +135,8 @@ stream_head (`bool`, defaults to False):
     A second linear head on the final encoder output for the live stream (streaming.EmotionStream), whose frames are
     the newest of a window of a few seconds with no audio after them, where `frame_head` was trained on frames with
     seconds on both sides. Fitted after training on such frames (head_fit.fit_stream_head; train.py
-    --fit_stream_head); returned as `stream_logits`. Training that changes the encoder drops it (train.py).
+    --fit_stream_head) for no lookahead, which is where EmotionStream reads it; returned as `stream_logits`.
+    Training that changes the encoder or the labels drops it (train.py, finetune_hume.py, few-shot adaptation).
 trainable_encoder_layers (`int`, defaults to -1):
     How much of the encoder trains: -1 all of it (the paper), 0 none (a frozen encoder: only the heads and layer
     weights learn), k the top k transformer layers (and the final layer norm).
