@@ -101,6 +101,9 @@ def cmd_predict(args):
     if not files:
         raise ValueError(f"no audio files in {', '.join(items)}")
     groups = _speaker_groups(files, args)
+    if args.adaptation and (args.adapt_to_inputs or groups is not None):
+        raise ValueError("--adaptation and --adapt-to-inputs (or speaker groups) are two ways to adapt to the inputs; "
+                         "the second would silently replace the first: pass one")
     model, extractor = _load(args)
     # bad files are reported one line each; the others are still scored, in batches
     results = predict_clips(model, extractor, files, batch_size=args.batch_size,

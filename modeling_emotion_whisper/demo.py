@@ -400,6 +400,8 @@ def add_arguments(parser):
                                         "with --backend onnx, a folder written by export-onnx")
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                         help="onnx: run a folder written by export-onnx under onnxruntime, without torch")
+    # The live tab runs one pass per hop: onnxruntime's threads busy-waiting between passes would only burn CPU.
+    parser.set_defaults(onnx_spinning=False)
 
 
 def run(args, load) -> int:
@@ -426,7 +428,8 @@ from modeling_emotion_whisper.onnx_backend import OnnxScorer
 HERE = Path(__file__).resolve().parent
 TITLE = {title!r}
 DESCRIPTION = {description!r}
-demo = build_app(OnnxScorer(HERE / "onnx"), title=TITLE, description=DESCRIPTION,
+# spinning=False: the live tab runs one pass per hop, and onnxruntime's threads would busy-wait between them
+demo = build_app(OnnxScorer(HERE / "onnx", spinning=False), title=TITLE, description=DESCRIPTION,
                  examples=sorted((HERE / "examples").glob("*.flac")), max_seconds={max_seconds},
                  time_limit={time_limit})
 

@@ -107,9 +107,10 @@ class TorchScorer:
     def has_stream_head(self) -> bool:
         return getattr(self.model, "stream_head", None) is not None
 
-    def frames(self, waves, logit_adjustment: bool, output: str = "frame_logits"):
+    def frames(self, waves, logit_adjustment: bool, output: str = "frame_logits", clip_weight: float = 0.0):
         """Frame logits (B, frames, labels) and frame mask (B, frames) of windows of at most 30 s; `output`
-        "stream_logits" gives the stream head's (the frame head's when the model has none)."""
+        "stream_logits" gives the stream head's (the frame head's when the model has none); clip_weight > 0 pools
+        each frame with its window's clip logits (`pool_with_clip`)."""
         import torch
 
         from .features import mel_features
@@ -119,12 +120,25 @@ class TorchScorer:
             out = self.model(input_features=features.to(self.model.device, self.model.dtype),
                              attention_mask=mask.to(self.model.device), apply_logit_adjustment=logit_adjustment)
         logits = getattr(out, output)
-        logits = out.frame_logits if logits is None else logits
-        return logits.float().cpu().numpy(), out.frame_mask.cpu().numpy()
+        logits = (out.frame_logits if logits is None else logits).float().cpu().numpy()
+        if clip_weight:
+            logits = pool_with_clip(logits, out.logits.float().cpu().numpy(), clip_weight)
+        return logits, out.frame_mask.cpu().numpy()
 
-    def stream_frames(self, waves, logit_adjustment: bool):
+    def stream_frames(self, waves, logit_adjustment: bool, clip_weight: float = 0.0):
         """As `frames`, from the stream head when the model has one (config.stream_head): the live stream's frames."""
-        return self.frames(waves, logit_adjustment, output="stream_logits")
+        return self.frames(waves, logit_adjustment, output="stream_logits", clip_weight=clip_weight)
+
+
+def pool_with_clip(frame_logits: np.ndarray, clip_logits: np.ndarray, weight: float) -> np.ndarray:
+    """Each window's frame logits (B, frames, labels) pooled with the window's clip logits (B, labels), weighted 1 and
+    `weight`: (frame + weight x clip) / (1 + weight). Under a softmax that is the normalized weighted geometric mean
+    of the two distributions (a weight of 1 trusts them equally; the scores' temperature stays the heads'), and it is
+    linear, so adjusting by the label prior before or after pooling gives the same logits."""
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"clip_weight must be a finite number >= 0, got {weight}")
+    pooled = (frame_logits + weight * np.asarray(clip_logits)[:, None, :]) / (1.0 + weight)
+    return pooled.astype(np.float32)
 
 
 def as_scorer(model, extractor=None):
@@ -170,6 +184,10 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
     keys = list(groups) if groups is not None else ["all inputs"] * len(sources)
     if adapt_to_inputs:  # before any work
         _check_groups(keys, min_clips, "clips")
+        if getattr(getattr(scorer, "model", None), "adaptation", None):
+            raise ValueError("the model holds an adaptation (set_adaptation, --adaptation) and adapt_to_inputs "
+                             "standardizes with the inputs' own statistics instead: use one of the two (clear the "
+                             "model's with set_adaptation(None))")
 
     def fail(i, err):
         if errors == "raise":

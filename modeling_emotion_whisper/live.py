@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from .streaming import CONTEXT, HOP, LOOKAHEAD, PCM_FORMATS, EmotionStream
+from .streaming import CLIP_WEIGHT, CONTEXT, HOP, LOOKAHEAD, PCM_FORMATS, EmotionStream
 
 BLOCK_SECONDS = 0.1  # microphone and file blocks: small against the hop, so a hop fills without waiting on a block
 MICROPHONE_HELP = ("pip install 'emotion-whisper[live]' (and PortAudio: apt install libportaudio2), or pass a FILE, "
@@ -42,6 +42,8 @@ def add_arguments(parser):
     parser.add_argument("--context", type=float, default=CONTEXT, help="seconds of audio scored at each hop")
     parser.add_argument("--lookahead", type=float, default=LOOKAHEAD,
                         help="seconds of audio after a frame that are heard before it is scored (adds latency)")
+    parser.add_argument("--clip-weight", type=float, default=CLIP_WEIGHT,
+                        help="weight of each window's clip scores pooled into its frames' (0: the frames' own)")
     parser.add_argument("--smoothing", type=float, default=1.0, help="moving-average width in seconds")
     parser.add_argument("--min-segment", type=float, default=1.0, help="shorter segments join a neighbour (s)")
     # One encoder pass per hop: onnxruntime's threads busy-waiting between passes would only burn CPU.
@@ -65,7 +67,7 @@ def run(args, load) -> int:
     model, extractor = load(args)
     stream = EmotionStream(model, extractor, sampling_rate=rate, channels=args.channels if args.source == "-" else 1,
                            pcm_format=args.format, hop=args.hop, context=args.context, lookahead=args.lookahead,
-                           smoothing=args.smoothing, min_segment=args.min_segment,
+                           smoothing=args.smoothing, min_segment=args.min_segment, clip_weight=args.clip_weight,
                            logit_adjustment=args.logit_adjustment)
     printer = JsonPrinter() if args.json else TextPrinter(sys.stdout.isatty())
     interrupt = _Interrupt()

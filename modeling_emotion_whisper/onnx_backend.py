@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .audio import split_windows
+from .inference import pool_with_clip
 from .mel import log_mel, mel_filter_bank
 
 INPUTS = ("input_features", "attention_mask")
@@ -139,10 +140,11 @@ class OnnxScorer:
         logits = pool(out["logits"])
         return (self.adjust(logits) if logit_adjustment else logits), pool(out["pooled_features"])
 
-    def frames(self, waves, logit_adjustment: bool, output: str = "frame_logits"):
+    def frames(self, waves, logit_adjustment: bool, output: str = "frame_logits", clip_weight: float = 0.0):
         """Frame logits and mask of windows of at most 30 s, run one window at a time: onnxruntime gains nothing from
         batching 30 s windows, and its memory arena keeps the largest batch's attention buffers (a 10-minute
-        timeline peaked at 2.0 GB with 4 windows per run, 0.65 GB with 1, at the same speed)."""
+        timeline peaked at 2.0 GB with 4 windows per run, 0.65 GB with 1, at the same speed). clip_weight > 0: as the
+        PyTorch scorer's (inference.pool_with_clip)."""
         outs = [self.run([wave]) for wave in waves]
         frames = max(o["frame_mask"].shape[1] for o in outs)
         logits = np.zeros((len(outs), frames, len(self.labels)), dtype=np.float32)
@@ -150,15 +152,17 @@ class OnnxScorer:
         for row, o in enumerate(outs):
             n = o["frame_mask"].shape[1]
             logits[row, :n], mask[row, :n] = o.get(output, o["frame_logits"])[0], o["frame_mask"][0]
+        if clip_weight:
+            logits = pool_with_clip(logits, np.concatenate([o["logits"] for o in outs]), clip_weight)
         return (self.adjust(logits) if logit_adjustment else logits), mask
 
     @property
     def has_stream_head(self) -> bool:
         return "stream_logits" in self.outputs
 
-    def stream_frames(self, waves, logit_adjustment: bool):
+    def stream_frames(self, waves, logit_adjustment: bool, clip_weight: float = 0.0):
         """As `frames`, from the stream head when the export has it (stream_logits): the live stream's frames."""
-        return self.frames(waves, logit_adjustment, output="stream_logits")
+        return self.frames(waves, logit_adjustment, output="stream_logits", clip_weight=clip_weight)
 
     def head(self):
         """The emotion head's weight and bias (saved beside the graph), for adapting to the inputs."""

@@ -17,10 +17,13 @@ The cost per hop is one `context`-long window, whatever has been heard; latency 
 `lookahead`, plus one pass. A frame sees up to `context - lookahead` s before it and `lookahead` s after it, where the
 timeline sees up to 30 s around it, so frame values differ from the timeline's wherever the model uses that context
 (the encoder attends over its whole window; the log-mel floor follows the window's loudest frame). With a context and
-a lookahead that cover the whole recording, the stream gives the timeline's frames and segments (tests/test_streaming).
+a lookahead that cover the whole recording and `clip_weight=0`, the stream gives the timeline's frames and segments
+(tests/test_streaming).
 A model with a stream head (config.stream_head: the frame head refitted on the newest frames of stream windows,
 head_fit.fit_stream_head) scores the stream's frames with it at lookahead 0 (what it was fitted for), and its
-timelines with the frame head.
+timelines with the frame head. Each window's clip logits (the clip head on the pooled window, from the same pass) are
+pooled into its frames' with weight `clip_weight` (inference.pool_with_clip): a frame heard with nothing after it is
+weak evidence, the few seconds before it are an utterance's worth.
 
 No speech: `timeline`'s rule (`inference.speech_frames`), with the recording's loud level taken over the last
 `level_memory` s heard so far instead of over the whole recording.
@@ -59,6 +62,13 @@ PCM_FORMATS = {"s16le": ("<i2", 2.0 ** 15), "s32le": ("<i4", 2.0 ** 31), "f32le"
 # length to the latency, and 0.3 to 1 s of it did not bring the stream's changes closer to the timeline's on the
 # tests' pitch-labelled model (a trained model may differ: the benchmark will tell).
 HOP, CONTEXT, LOOKAHEAD = 0.5, 4.0, 0.0
+# Weight of the window's clip logits pooled into every frame's (inference.pool_with_clip). The clip head reads the
+# whole window, as it reads a clip, from the same encoder pass: free evidence that steadies the frames, and holds to
+# the emotion before a change while that emotion fills the window. On release 3 (benchmarks/stream_settings.py, six
+# validation sequences; docs/results.md, "The stream head") weights 0 / 0.5 / 1 / 2 gave 49.4 / 54.2 / 54.7 / 54.5 %
+# of frames right, and 43.9 / 43.6 / 39.2 / 33.0 % in the first 2 s after a change: 0.5 is the largest weight that
+# does not cost those first seconds. Six other sequences confirmed it (53.6 -> 57.7 %; first 2 s 46.9 -> 45.8 %).
+CLIP_WEIGHT = 0.5
 
 
 @dataclass
@@ -129,17 +139,20 @@ class EmotionStream:
     output_rate, smoothing, min_segment, silence_db, logit_adjustment: as in `timeline`. settle: seconds behind the
     newest frame before segment labels are committed (default smoothing / 2 + 2 x min_segment). stream_head: score
     frames with the model's stream head (config.stream_head, fitted on frames with nothing heard after them); None
-    (default) uses it when the model has one and `lookahead` is 0, False never, True always (an error without one)."""
+    (default) uses it when the model has one and `lookahead` is 0, False never, True always (an error without one).
+    clip_weight: each window's clip logits pooled into its frames' with this weight (CLIP_WEIGHT; 0: the frames'
+    own)."""
 
     def __init__(self, model, extractor=None, *, sampling_rate: int = SAMPLING_RATE, channels: int = 1,
                  pcm_format: str = "s16le", hop: float = HOP, context: float = CONTEXT, lookahead: float = LOOKAHEAD,
                  output_rate: float = 10.0, smoothing: float = 1.0, min_segment: float = 1.0,
                  settle: float | None = None, silence_db: float = 40.0, logit_adjustment: bool = False,
                  level_memory: float = 300.0, segment_memory: float = 30.0, max_segments: int = 10000,
-                 stream_head: bool | None = None):
+                 stream_head: bool | None = None, clip_weight: float = CLIP_WEIGHT):
         settings = dict(hop=hop, context=context, lookahead=lookahead, output_rate=output_rate, smoothing=smoothing,
                         min_segment=min_segment, silence_db=silence_db, level_memory=level_memory,
-                        segment_memory=segment_memory, settle=0.0 if settle is None else settle)
+                        segment_memory=segment_memory, settle=0.0 if settle is None else settle,
+                        clip_weight=clip_weight)
         for name, value in settings.items():
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
@@ -150,6 +163,9 @@ class EmotionStream:
                              "train.py --num_epochs 0 --fit_stream_head true, or pass stream_head=None")
         self.stream_head = has_stream_head and stream_head is not False and (stream_head or lookahead == 0)
         self._frames = self.scorer.stream_frames if self.stream_head else self.scorer.frames
+        if clip_weight < 0:
+            raise ValueError(f"clip_weight must be 0 or more, got {clip_weight}")
+        self.clip_weight = float(clip_weight)
         self.labels = list(self.scorer.labels)
         self.emotion_loss = getattr(self.scorer.config, "emotion_loss", "soft_ce")
         if int(sampling_rate) != sampling_rate or sampling_rate <= 0:
@@ -327,7 +343,7 @@ class EmotionStream:
         speech."""
         window = self._audio[begin - self._audio_start : (self._received if final else upto + self._lookahead_n)
                              - self._audio_start]
-        logits, mask = self._frames([window], self.logit_adjustment)
+        logits, mask = self._frames([window], self.logit_adjustment, clip_weight=self.clip_weight)
         n = int(np.asarray(mask[0]).sum())
         first = (self._emitted - begin) // ENCODER_FRAME
         last = n if final else (upto - begin) // ENCODER_FRAME

@@ -239,7 +239,7 @@ def front_matter(readme):
 
 @needs_gradio
 @pytest.mark.skipif(importlib.util.find_spec("onnxscript") is None, reason="the ONNX export needs '.[export]'")
-def test_release_space_writes_a_space_that_builds_the_app_on_onnx(checkpoint, tmp_path, capsys):
+def test_release_space_writes_a_space_that_builds_the_app_on_onnx(checkpoint, tmp_path, capsys, monkeypatch):
     import gradio as gr
 
     space = tmp_path / "space"
@@ -257,8 +257,15 @@ def test_release_space_writes_a_space_that_builds_the_app_on_onnx(checkpoint, tm
     assert not list(tmp_path.glob(".space.*"))  # the staging folder is gone
 
     # app.py as the Space runs it, short of serving: the package's demo around the ONNX model
+    import modeling_emotion_whisper.onnx_backend as onnx_backend
+
+    made, original = [], onnx_backend.OnnxScorer
+    monkeypatch.setattr(onnx_backend, "OnnxScorer", lambda *a, **kw: made.append(kw) or original(*a, **kw))
     app = runpy.run_path(str(space / "app.py"), run_name="space_app")["demo"]
     assert isinstance(app, gr.Blocks)
+    # the live tab runs a pass per hop: no busy-waiting threads between them, in the Space as in `demo` and `live`
+    assert made == [{"spinning": False}]
+    assert cli.build_parser().parse_args(["demo", "--backend", "onnx"]).onnx_spinning is False
     clip = next(f for f in app.fns.values() if f.name == "clip")
     sf.write(tmp_path / "clip.wav", two_voices(), 16000)
     assert len(clip.fn(str(tmp_path / "clip.wav"))[1])

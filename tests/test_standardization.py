@@ -164,7 +164,10 @@ def test_predict_adapts_to_its_inputs_per_group(tmp_path, standardizing):
 
 
 def test_predict_command_groups_by_pattern_or_table(tmp_path, capsys):
+    from transformers import WhisperFeatureExtractor
+
     from modeling_emotion_whisper import cli
+    from modeling_emotion_whisper.inference import predict_clips
 
     model = standardizing_model().eval()
     model.config.source_feature_mean, model.config.source_feature_std = [0.0] * 32, [1.0] * 32
@@ -191,3 +194,10 @@ def test_predict_command_groups_by_pattern_or_table(tmp_path, capsys):
     assert "does not match spkA_00.wav" in capsys.readouterr().err
     assert cli.main(common + ["--speaker-csv", str(tmp_path / "speakers.csv")]) == 2
     assert "no 'speaker' column" in capsys.readouterr().err
+    # a saved adaptation and the inputs' own statistics are two adaptations: refused together, not one dropped
+    (tmp_path / "adaptation.json").write_text(json.dumps({"logit_shift": [0.0] * model.config.num_labels}))
+    assert cli.main(common + ["--adapt-to-inputs", "--adaptation", str(tmp_path / "adaptation.json")]) == 2
+    assert "pass one" in capsys.readouterr().err
+    model.set_adaptation({"logit_shift": [0.5] * model.config.num_labels})
+    with pytest.raises(ValueError, match="holds an adaptation"):
+        predict_clips(model, WhisperFeatureExtractor(feature_size=80), paths, adapt_to_inputs=True, min_clips=4)

@@ -22,6 +22,7 @@ import torch
 from conftest import REPO, synth_speech, tiny_config
 from modeling_emotion_whisper import cli
 from modeling_emotion_whisper.audio import AudioError
+from modeling_emotion_whisper.features import mel_features
 from modeling_emotion_whisper.inference import TorchScorer, segments_from_frames, timeline
 from modeling_emotion_whisper.mel import scores
 from modeling_emotion_whisper.streaming import EmotionStream
@@ -139,8 +140,9 @@ def same_segments(got, expected):
 
 
 # One window over the whole recording: hop boundaries come and go with nothing to emit (the lookahead reaches past
-# the end), and the end scores it all at once, as the timeline scores a recording shorter than its window.
-WHOLE = dict(context=8.0, hop=0.5, lookahead=7.5, smoothing=0.5, min_segment=0.3)
+# the end), and the end scores it all at once, as the timeline scores a recording shorter than its window. The
+# timeline's frames are the frame head's alone: no clip logits pooled in.
+WHOLE = dict(context=8.0, hop=0.5, lookahead=7.5, smoothing=0.5, min_segment=0.3, clip_weight=0.0)
 
 
 @pytest.mark.parametrize("kind", ["float 16 kHz", "s16le bytes", "float 44.1 kHz stereo"])
@@ -178,8 +180,9 @@ def test_stream_equals_the_offline_timeline_when_its_window_covers_the_recording
 
 
 def test_frames_are_the_scores_of_their_own_window(pitch_model):
-    """Each hop's frames are those of the window of `context` s ending `lookahead` s after them, scored alone:
-    checked against scoring those windows directly, past the point where the audio buffer starts to roll."""
+    """Each hop's frames are those of the window of `context` s ending `lookahead` s after them, scored alone
+    (with the window's clip logits pooled in, at the default weight): checked against scoring those windows directly,
+    past the point where the audio buffer starts to roll."""
     model, extractor = pitch_model
     wave = known_changes()[0][: 7 * SR]
     context, hop, lookahead = 2.0, 0.5, 0.5
@@ -190,22 +193,57 @@ def test_frames_are_the_scores_of_their_own_window(pitch_model):
     for out in outputs[:-1]:
         end = int(round((out.end + lookahead) * SR))
         begin = max(0, end - int(context * SR))
-        logits, _ = scorer.frames([wave[begin:end]], False)
+        logits, _ = scorer.frames([wave[begin:end]], False, clip_weight=stream.clip_weight)
         first, last = ((int(round(t * SR)) - begin) // 320 for t in (out.start, out.end))
         expected = scores(logits[0, first:last], "soft_ce").reshape(-1, 5, logits.shape[-1]).mean(1)
         np.testing.assert_allclose(out.probabilities[out.speech], expected[out.speech], rtol=0, atol=1e-5)
     tail = outputs[-1]  # the end: the frames still held back by the lookahead, from the last `context` s
-    logits, _ = scorer.frames([wave[-int(context * SR) :]], False)
+    logits, _ = scorer.frames([wave[-int(context * SR) :]], False, clip_weight=stream.clip_weight)
     expected = scores(logits[0, -25:], "soft_ce").reshape(-1, 5, logits.shape[-1]).mean(1)
     assert tail.start == pytest.approx(6.5) and tail.end == pytest.approx(7.0)
     np.testing.assert_allclose(tail.probabilities[tail.speech], expected[tail.speech], rtol=0, atol=1e-5)
 
 
-def test_stream_labels_agree_with_the_offline_timeline(pitch_model, tmp_path):
+@pytest.mark.parametrize("weight", [0.0, 1.0, 3.0])
+def test_window_clip_logits_are_pooled_into_the_frames(pitch_model, weight):
+    """clip_weight w: every frame's logits become (frame + w x the window's clip logits) / (1 + w), the clip logits
+    from the same forward pass; logit adjustment is linear, so it commutes with the pooling."""
+    model, extractor = pitch_model
+    wave = known_changes()[0][3 * SR : 7 * SR]  # happiness, then fear: frames and window disagree
+    scorer = TorchScorer(model, extractor)
+    model.config.label_prior = np.linspace(1, 2, model.config.num_labels).tolist()
+    try:
+        for adjust in (False, True):
+            pooled, mask = scorer.frames([wave], adjust, clip_weight=weight)
+            features, attention = mel_features(extractor, [wave])
+            with torch.no_grad():
+                out = model(input_features=features, attention_mask=attention)
+            frame, clip = out.frame_logits[0], out.logits[0]
+            if adjust:
+                frame, clip = model.adjust_logits(frame), model.adjust_logits(clip)
+            expected = (frame + weight * clip) / (1 + weight)
+            torch.testing.assert_close(torch.from_numpy(pooled[0][mask[0]]), expected[: int(mask[0].sum())],
+                                       rtol=1e-4, atol=1e-4)
+    finally:
+        model.config.label_prior = None
+    if weight:  # the window's clip logits moved the frames' labels somewhere: the test can tell them apart
+        plain, _ = scorer.frames([wave], False)
+        assert not np.allclose(plain, pooled, atol=1e-3)
+
+
+@pytest.mark.parametrize("weight", [-0.5, float("nan"), float("inf")])
+def test_a_clip_weight_that_is_not_a_finite_number_above_zero_is_refused(pitch_model, weight):
+    with pytest.raises(ValueError, match="clip_weight"):
+        EmotionStream(*pitch_model, clip_weight=weight)
+
+
+@pytest.mark.parametrize("clip_weight", [0.0, None], ids=["frames alone", "default clip weight"])
+def test_stream_labels_agree_with_the_offline_timeline(pitch_model, tmp_path, clip_weight):
     """The stream at its defaults (a 4 s context ending at each 0.5 s hop, no lookahead) against the timeline on
     the same model, on 16.5 s with four known changes. The timeline scores the whole recording in one window, the
     stream each frame in the 4 s before it, so probabilities differ (attention reaches over the whole window; the
-    log-mel floor is set by the window's loudest frame); labels need not. Tolerance:
+    log-mel floor is set by the window's loudest frame); labels need not. Tolerance, with the frames alone
+    (clip_weight 0):
     - the same emotions in the same order, each boundary within 0.6 s of the timeline's. Just after a change a
       stream frame has up to 4 s of the emotion before it in its window and nothing after it, the timeline's frame
       both sides: the stream's boundaries come later, by 0.1 to 0.5 s on this model (and with lookaheads of 0.3 to
@@ -213,6 +251,12 @@ def test_stream_labels_agree_with_the_offline_timeline(pitch_model, tmp_path):
     - so segment labels agree on at least 90 % of the frames (4 boundaries of up to 6 frames in 165), and the raw
       per-frame arg-max on at least 80 % (where two labels are close, the context decides; 83 to 93 % measured);
     - the same frames heard as speech (the stream's level, from the audio so far, is the whole recording's here).
+    At the default clip weight every frame is pooled with its window's clip logits, which weigh all 4 s of the
+    window: after a change they hold to the emotion before it until about half the window has the new one, so a
+    boundary may come up to context / 2 = 2 s later, plus the 0.6 s above (0.5 and 1.2 s late on this model at two
+    of its four changes, 0.2 and 0.5 s with the frames alone). Then segment labels agree on at least 80 % of the
+    frames (90 % measured) and raw labels on 70 % (77 %). On real speech the default weight keeps the stream's
+    accuracy in the first 2 s after a change and raises it after (docs/results.md, "The stream head").
     The timeline itself recovers the known changes to 0.3 s, so the agreement is about labels that mean something."""
     model, extractor = pitch_model
     wave, emotions, changes = known_changes()
@@ -220,20 +264,24 @@ def test_stream_labels_agree_with_the_offline_timeline(pitch_model, tmp_path):
     sf.write(path, wave, SR, subtype="FLOAT")
     offline = timeline(model, extractor, path)
     assert [s.emotion for s in offline.segments] == emotions
-    boundaries = lambda segments: sorted({s.start for s in segments[1:]} | {s.end for s in segments[:-1]})  # noqa: E731
+    def boundaries(segments):
+        return np.array(sorted({s.start for s in segments[1:]} | {s.end for s in segments[:-1]}))
+
     np.testing.assert_allclose(boundaries(offline.segments), changes, atol=0.3)
 
-    stream = EmotionStream(model, extractor)
+    stream = EmotionStream(model, extractor, **({} if clip_weight is None else {"clip_weight": clip_weight}))
     outputs = run_stream(stream, pieces(wave, int(0.37 * SR)))
     probabilities, heard = frames_of(outputs)
     np.testing.assert_array_equal(heard, offline.speech)
     assert [s.emotion for s in stream.segments] == emotions
-    np.testing.assert_allclose(boundaries(stream.segments), boundaries(offline.segments), atol=0.6 + 1e-9)
+    late = boundaries(stream.segments) - boundaries(offline.segments)
+    pooled = stream.clip_weight > 0
+    assert late.min() >= -0.6 - 1e-9 and late.max() <= (stream.context / 2 if pooled else 0) + 0.6 + 1e-9, late
     frames = len(heard)
     agree = label_track(stream.segments, frames) == label_track(offline.segments, frames)
-    assert agree.mean() >= 0.9, agree.mean()
+    assert agree.mean() >= (0.8 if pooled else 0.9), agree.mean()
     raw = lambda p: np.nan_to_num(p, nan=-1).argmax(1)  # noqa: E731
-    assert (raw(probabilities) == raw(offline.probabilities))[heard].mean() >= 0.8
+    assert (raw(probabilities) == raw(offline.probabilities))[heard].mean() >= (0.7 if pooled else 0.8)
 
     # committed hop by hop, the segments are those of the rule run once over all the stream's frames
     same_segments(stream.segments, segments_from_frames(probabilities, heard, 10.0, stream.labels))
@@ -242,9 +290,12 @@ def test_stream_labels_agree_with_the_offline_timeline(pitch_model, tmp_path):
     assert [e.kind for e in events] == ["opened", "changed", "closed", "opened", "changed", "closed"]
     assert [e.closed for e in events if e.closed] == stream.segments
     assert all(a.time <= b.time for a, b in zip(events, events[1:]))
-    for event in events[:-1]:  # committed `settle` (2.5 s) behind the newest frame, a hop at most later
+    for event in events:  # committed `settle` (2.5 s) behind the newest frame, a hop at most later, or at the end
         produced = next(o for o in outputs if event in o.events)
-        assert 2.5 <= produced.end - event.time <= 3.0 + 1e-9
+        if produced is not outputs[-1]:
+            assert 2.5 <= produced.end - event.time <= 3.0 + 1e-9
+    # the end commits the rest: the closing event, and a change less than `settle` before it (pooled frames: 14.5 s)
+    assert sum(event in outputs[-1].events for event in events) <= (2 if pooled else 1)
 
 
 def test_outputs_do_not_depend_on_chunk_sizes(pitch_model):
@@ -352,7 +403,8 @@ def test_memory_stays_flat(pitch_model):
     assert sizes[1]["segments"] == 4 and stream.duration == pytest.approx(132.0)
 
 
-def test_onnx_stream_equals_the_torch_stream(pitch_model, onnx_dir):
+@pytest.mark.parametrize("clip_weight", [0.0, 2.0])
+def test_onnx_stream_equals_the_torch_stream(pitch_model, onnx_dir, clip_weight):
     from modeling_emotion_whisper.onnx_backend import OnnxScorer
 
     model, extractor = pitch_model
@@ -361,7 +413,8 @@ def test_onnx_stream_equals_the_torch_stream(pitch_model, onnx_dir):
     args = cli.build_parser().parse_args(["live", "-", "--backend", "onnx", "--model", str(onnx_dir)])
     scorer, _ = cli._load(args)
     assert scorer.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    torch_stream, onnx_stream = EmotionStream(model, extractor), EmotionStream(scorer)
+    torch_stream = EmotionStream(model, extractor, clip_weight=clip_weight)
+    onnx_stream = EmotionStream(scorer, clip_weight=clip_weight)
     expected = frames_of(run_stream(torch_stream, pieces(wave, 4000)))
     got = frames_of(run_stream(onnx_stream, pieces(wave, 4000)))
     np.testing.assert_array_equal(got[1], expected[1])
@@ -439,6 +492,12 @@ def test_live_file_as_fast_as_possible_and_at_real_time(pitch_model, saved, tmp_
     expected = EmotionStream(model, extractor)
     run_stream(expected, [wave])
     assert lines[-1]["segments"] == [vars(s) for s in expected.segments] and len(lines) == 35
+    # --clip-weight reaches the stream: 0 gives the frames alone, whose segments differ here (test above)
+    assert cli.main(["live", str(path), "--json", "--clip-weight", "0", "--model", str(saved / "model")]) == 0
+    alone = EmotionStream(model, extractor, clip_weight=0.0)
+    run_stream(alone, [wave])
+    assert live_lines(capsys.readouterr().out)[-1]["segments"] == [vars(s) for s in alone.segments]
+    assert [vars(s) for s in alone.segments] != [vars(s) for s in expected.segments]
 
     assert cli.main(["live", str(path), "--model", str(saved / "model")]) == 0
     text = capsys.readouterr().out
