@@ -66,8 +66,9 @@ HOP, CONTEXT, LOOKAHEAD = 0.5, 4.0, 0.0
 # whole window, as it reads a clip, from the same encoder pass: free evidence that steadies the frames, and holds to
 # the emotion before a change while that emotion fills the window. On release 3 (benchmarks/stream_settings.py, six
 # validation sequences; docs/results.md, "The stream head") weights 0 / 0.5 / 1 / 2 gave 49.4 / 54.2 / 54.7 / 54.5 %
-# of frames right, and 43.9 / 43.6 / 39.2 / 33.0 % in the first 2 s after a change: 0.5 is the largest weight that
-# does not cost those first seconds. Six other sequences confirmed it (53.6 -> 57.7 %; first 2 s 46.9 -> 45.8 %).
+# of frames right, and 43.9 / 43.6 / 39.2 / 33.0 % in the first 2 s after a change: 0.5 is the largest of the four
+# that keeps those first seconds within half a point. Six other sequences: 53.6 -> 57.7 %, first 2 s 46.9 -> 45.8 %.
+# Not measured on lookahead (frame head) streams or regression (sigmoid) models, which get the same default.
 CLIP_WEIGHT = 0.5
 
 

@@ -226,13 +226,14 @@ def test_window_clip_logits_are_pooled_into_the_frames(pitch_model, weight):
                                        rtol=1e-4, atol=1e-4)
     finally:
         model.config.label_prior = None
-    if weight:  # the window's clip logits moved the frames' labels somewhere: the test can tell them apart
+    if weight:  # the window's clip logits moved the frames: the test can tell pooling from none
         plain, _ = scorer.frames([wave], False)
+        pooled, _ = scorer.frames([wave], False, clip_weight=weight)
         assert not np.allclose(plain, pooled, atol=1e-3)
 
 
 @pytest.mark.parametrize("weight", [-0.5, float("nan"), float("inf")])
-def test_a_clip_weight_that_is_not_a_finite_number_above_zero_is_refused(pitch_model, weight):
+def test_a_clip_weight_that_is_not_a_finite_number_at_least_zero_is_refused(pitch_model, weight):
     with pytest.raises(ValueError, match="clip_weight"):
         EmotionStream(*pitch_model, clip_weight=weight)
 
@@ -295,6 +296,7 @@ def test_stream_labels_agree_with_the_offline_timeline(pitch_model, tmp_path, cl
         if produced is not outputs[-1]:
             assert 2.5 <= produced.end - event.time <= 3.0 + 1e-9
     # the end commits the rest: the closing event, and a change less than `settle` before it (pooled frames: 14.5 s)
+    assert events[-1] in outputs[-1].events
     assert sum(event in outputs[-1].events for event in events) <= (2 if pooled else 1)
 
 
