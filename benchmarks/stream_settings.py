@@ -39,7 +39,7 @@ HEADS = {"auto": None, "on": True, "off": False}  # EmotionStream's stream_head
 SINCE_CHANGE = (0.0, 1.0, 2.0, 4.0)  # seconds since the clip label last changed: how fast the stream follows a change
 
 
-def by_since_change(top, reference, truth, lead_frames: int, rate: float = 10.0):
+def by_since_change(top, reference, truth, lead_frames: int, rate: float):
     """Right frames and frames (per SINCE_CHANGE bin) on the frames `live_latency.frame_scores` counts."""
     n = min(len(top), len(reference), len(truth))
     top, reference, truth = top[:n], reference[:n], truth[:n]
@@ -86,7 +86,7 @@ def main(argv=None):
             line = timeline(*model, wav)
         reference = np.where(line.speech, np.nan_to_num(line.probabilities, nan=-1).argmax(1), -1)
         lead = int(L.LEAD * L.FRAME_RATE)
-        lags["timeline"] = lags["timeline"] + by_since_change(reference, reference, truth, lead)
+        lags["timeline"] = lags["timeline"] + by_since_change(reference, reference, truth, lead, L.FRAME_RATE)
         for setting in settings:
             hop, context, lookahead, weight = setting
             stream = EmotionStream(*model, hop=hop, context=context, lookahead=lookahead,
@@ -102,7 +102,7 @@ def main(argv=None):
             top = np.where(speech, np.nan_to_num(probabilities, nan=-1).argmax(1), -1)
             scores = L.frame_scores(top, reference, truth)
             heads[setting] = head
-            lags[setting] = lags[setting] + by_since_change(top, reference, truth, lead)
+            lags[setting] = lags[setting] + by_since_change(top, reference, truth, lead, L.FRAME_RATE)
             results[setting].append((scores["accuracy"], scores["timeline_accuracy"], scores["agree"], elapsed / 60))
             print(seed, story[:60], hop, context, lookahead, weight, head,
                   {k: round(v, 3) for k, v in scores.items()}, f"compute/audio {elapsed / 60:.3f}", flush=True)

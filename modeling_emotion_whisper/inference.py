@@ -130,13 +130,19 @@ class TorchScorer:
         return self.frames(waves, logit_adjustment, output="stream_logits", clip_weight=clip_weight)
 
 
+def check_clip_weight(weight: float) -> float:
+    """The one rule for a clip weight (`pool_with_clip`, EmotionStream): a finite number >= 0."""
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"clip_weight must be a finite number >= 0, got {weight}")
+    return float(weight)
+
+
 def pool_with_clip(frame_logits: np.ndarray, clip_logits: np.ndarray, weight: float) -> np.ndarray:
     """Each window's frame logits (B, frames, labels) pooled with the window's clip logits (B, labels), weighted 1 and
     `weight`: (frame + weight x clip) / (1 + weight). Under a softmax that is the normalized weighted geometric mean
     of the two distributions (a weight of 1 trusts them equally; the scores' temperature stays the heads'), and it is
     linear, so adjusting by the label prior before or after pooling gives the same logits."""
-    if not (math.isfinite(weight) and weight >= 0):
-        raise ValueError(f"clip_weight must be a finite number >= 0, got {weight}")
+    check_clip_weight(weight)
     pooled = (frame_logits + weight * np.asarray(clip_logits)[:, None, :]) / (1.0 + weight)
     return pooled.astype(np.float32)
 

@@ -49,8 +49,8 @@ import numpy as np
 import soxr
 
 from .audio import MIN_SAMPLES, SAMPLING_RATE, AudioError
-from .inference import (FRAME_RATE, LOUD_PERCENTILE, Segment, as_scorer, frame_energy, segments_from_frames,
-                        smooth_frames, speech_frames)
+from .inference import (FRAME_RATE, LOUD_PERCENTILE, Segment, as_scorer, check_clip_weight, frame_energy,
+                        segments_from_frames, smooth_frames, speech_frames)
 from .mel import scores
 
 ENCODER_FRAME = SAMPLING_RATE // FRAME_RATE  # samples per encoder frame (20 ms)
@@ -152,8 +152,7 @@ class EmotionStream:
                  stream_head: bool | None = None, clip_weight: float = CLIP_WEIGHT):
         settings = dict(hop=hop, context=context, lookahead=lookahead, output_rate=output_rate, smoothing=smoothing,
                         min_segment=min_segment, silence_db=silence_db, level_memory=level_memory,
-                        segment_memory=segment_memory, settle=0.0 if settle is None else settle,
-                        clip_weight=clip_weight)
+                        segment_memory=segment_memory, settle=0.0 if settle is None else settle)
         for name, value in settings.items():
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
@@ -164,9 +163,7 @@ class EmotionStream:
                              "train.py --num_epochs 0 --fit_stream_head true, or pass stream_head=None")
         self.stream_head = has_stream_head and stream_head is not False and (stream_head or lookahead == 0)
         self._frames = self.scorer.stream_frames if self.stream_head else self.scorer.frames
-        if clip_weight < 0:
-            raise ValueError(f"clip_weight must be 0 or more, got {clip_weight}")
-        self.clip_weight = float(clip_weight)
+        self.clip_weight = check_clip_weight(clip_weight)
         self.labels = list(self.scorer.labels)
         self.emotion_loss = getattr(self.scorer.config, "emotion_loss", "soft_ce")
         if int(sampling_rate) != sampling_rate or sampling_rate <= 0:
