@@ -38,6 +38,9 @@ class ModelArguments:
         default="openai/whisper-medium",
         metadata={"help": "A Whisper checkpoint (Hub id or folder) to start from, or a saved emotion-whisper model."})
     domain_loss_weight: float = field(default=0.01, metadata={"help": "w_d in L = CE_emo - w_d * CE_dom."})
+    domain_attribute: str = field(default="speaker", metadata={
+        "help": "What the adversarial domain head predicts (and so what the encoder is pushed to forget): speaker "
+                "(the build's domains, corpus x speaker x language: the paper's), corpus or language."})
     freeze_conv_stem: bool = field(default=True, metadata={"help": "Freeze the two input convolutions (paper 2.5)."})
     freeze_encoder_layers: int = field(
         default=0, metadata={"help": "Also freeze the lowest N transformer layers (a compute budget, not the paper)."})
@@ -138,6 +141,23 @@ def load_splits(data_args):
     return train, validation, vocabulary, corpus_label_sets(data)
 
 
+DOMAIN_ATTRIBUTES = ("speaker", "corpus", "language")
+
+
+def adversary_domains(vocabulary: list[str], attribute: str):
+    """The domain head's classes for `attribute`: (number of classes, map from the build's domain ids to them, or
+    None for the build's own). The build names each domain "corpus|speaker|language" (data_scripts.build)."""
+    if attribute == "speaker":
+        return len(vocabulary), None
+    parts = [name.split("|") for name in vocabulary]
+    if any(len(p) != 3 for p in parts):
+        raise SystemExit("the build's domains.json does not name domains corpus|speaker|language; rebuild it with "
+                         "data_scripts.build, or keep --domain_attribute speaker")
+    keys = [p[0] if attribute == "corpus" else p[2] for p in parts]
+    names = sorted(set(keys))
+    return len(names), np.asarray([names.index(k) for k in keys], dtype=np.int64)
+
+
 def is_emotion_whisper(name_or_path) -> bool:
     """A saved emotion-whisper model (its heads trained), as opposed to a Whisper checkpoint."""
     try:
@@ -211,6 +231,13 @@ def main(argv=None):
     if model_args.refit_head not in ("none", "speaker", "corpus"):
         raise SystemExit(f"--refit_head must be none, speaker or corpus (the group each clip is z-scored within), "
                          f"got {model_args.refit_head!r}")
+    if model_args.domain_attribute not in DOMAIN_ATTRIBUTES:
+        raise SystemExit(f"--domain_attribute must be one of {', '.join(DOMAIN_ATTRIBUTES)}, "
+                         f"got {model_args.domain_attribute!r}")
+    if model_args.domain_attribute != "speaker" and model_args.feature_standardization != "none":
+        raise SystemExit(f"--feature_standardization {model_args.feature_standardization} looks up each clip's "
+                         f"statistics by the build's domain ids, which --domain_attribute "
+                         f"{model_args.domain_attribute} replaces: use one of the two")
     if (packing.num_epochs <= 0 and training_args.max_steps <= 0 and model_args.refit_head == "none"
             and not model_args.fit_stream_head):
         raise SystemExit("--num_epochs 0 trains nothing: add --refit_head speaker (a linear probe on the encoder as "
@@ -231,7 +258,8 @@ def main(argv=None):
         raise SystemExit(str(err)) from None
     will_train = packing.num_epochs > 0 or training_args.max_steps > 0
     head_only = not will_train and model_args.refit_head == "none"
-    model = build_model(model_args, train, len(vocabulary), draw_weights, as_saved=head_only)
+    num_domains, domain_map = adversary_domains(vocabulary, model_args.domain_attribute)
+    model = build_model(model_args, train, num_domains, draw_weights, as_saved=head_only)
     if model_args.fit_stream_head:  # checked before hours of training, not after
         from modeling_emotion_whisper.streaming import check_timing
 
@@ -268,7 +296,8 @@ def main(argv=None):
     if will_train:
         try:
             trainer, summary = build_trainer(model, training_args, train, feature_extractor, packing,
-                                             head_learning_rate=model_args.head_learning_rate or None)
+                                             head_learning_rate=model_args.head_learning_rate or None,
+                                             domain_map=domain_map)
         except ValueError as err:
             raise SystemExit(str(err)) from None
     if training_args.process_index == 0:  # the resolved configuration, saved with the run

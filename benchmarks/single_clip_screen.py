@@ -19,6 +19,11 @@ Variants (what the head reads; how training clips are standardized; how a target
 - mean+std: the same two with standard-deviation pooling added;
 - mean / multi-level: the training clips z-scored at several levels at once (per corpus, per speaker, with the
   training set's statistics) and stacked, so the head cannot rely on one kind of statistics; targets as the recipe.
+- std / source and std / multi-level: the standard deviation over time alone, which no offset a clip's frames share
+  can move (each hidden state normalized over the clip's own frames, then pooled); mean+std / multi-level;
+- mean / multi-level+NAPk (--nap K...): the stacked head with the k directions along which the training speakers'
+  means spread most projected out of every input (nuisance attribute projection).
+--variants picks some of these by name ("mean/multi-level,std/source").
 Each is also scored per corpus (the target z-scored on its own clips) and per speaker, on all clips and skewed.
 """
 
@@ -92,6 +97,21 @@ def group_average_statistics(x, groups):
     return means.mean(0), np.sqrt(variances.mean(0)) + 1e-5
 
 
+def nuisance_basis(x_source, groups, k: int) -> np.ndarray:
+    """The k directions along which the training groups' means spread most (d, k): nuisance attribute projection
+    (NAP, from speaker recognition). Acted corpora give every speaker every emotion, so a speaker's mean is who and
+    where they were recorded, not what they felt; a head kept orthogonal to these directions cannot read an unseen
+    corpus's offset along them."""
+    means = np.stack([x_source[groups == g].mean(0) for g in np.unique(groups)])
+    means -= means.mean(0)
+    _, _, vt = np.linalg.svd(means, full_matrices=False)
+    return vt[:k].T
+
+
+def project_out(z, basis):
+    return z - (z @ basis) @ basis.T if basis is not None else z
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset_path", default="data/speaker-split")
@@ -99,6 +119,11 @@ def main(argv=None):
     parser.add_argument("--out", default="runs/single-clip-screen")
     parser.add_argument("--C", type=float, default=1e-4, help="the refit's inverse L2 strength (configs/cpu-whisper-base.yaml)")
     parser.add_argument("--corpora", default="", help="comma-separated targets (default: every corpus)")
+    parser.add_argument("--nap", type=int, nargs="*", default=[],
+                        help="also screen the stacked head with the top K directions of the training speakers' "
+                             "means projected out of every input (one variant per K)")
+    parser.add_argument("--variants", default="",
+                        help="comma-separated 'pooling/standardized' variants to run (default: all)")
     args = parser.parse_args(argv)
     from datasets import concatenate_datasets, load_from_disk
 
@@ -123,22 +148,32 @@ def main(argv=None):
         ("mean+std", "source"): np.concatenate([mean, std], 1).reshape(n, -1),
         ("mean+std", "utterance"): np.concatenate([utterance_normalize(mean), utterance_normalize(std)], 1).reshape(n, -1),
         ("mean", "multi-level"): mean.reshape(n, -1),
+        ("std", "source"): std.reshape(n, -1),
+        ("std", "multi-level"): std.reshape(n, -1),
+        ("mean+std", "multi-level"): np.concatenate([mean, std], 1).reshape(n, -1),
+        **{("mean", f"multi-level+NAP{k}"): mean.reshape(n, -1) for k in args.nap},
     }
+    if args.variants:
+        inputs = {key: x for key, x in inputs.items() if "/".join(key) in args.variants.split(",")}
     corpora = [c for c in sorted(set(datasets)) if not args.corpora or c in args.corpora.split(",")]
     table = {}
     for (pooling, variant), x in inputs.items():
         for target in corpora:
             train, test = datasets != target, datasets == target
-            if variant == "multi-level":  # the same clips three times, each standardized another way
+            source_mean, source_std = group_average_statistics(x[train], datasets[train])
+            basis = None
+            if "NAP" in variant:
+                basis = nuisance_basis((x[train] - source_mean) / source_std, speakers[train], int(variant.split("NAP")[-1]))
+            if variant.startswith("multi-level"):  # the same clips three times, each standardized another way
                 z_train = np.concatenate([zscore(x[train], datasets[train]), zscore(x[train], speakers[train]),
                                           zscore(x[train], np.zeros(int(train.sum())))])
                 y_train = np.tile(labels[train], 3)
             else:
                 z_train, y_train = zscore(x[train], datasets[train]), labels[train]
             started = time.time()
+            z_train = project_out(z_train, basis)
             weight, bias = fit_logistic_regression(z_train.astype(np.float64), y_train, 8, C=args.C)
             seconds = time.time() - started
-            source_mean, source_std = group_average_statistics(x[train], datasets[train])
             kept = np.zeros(n, dtype=bool)
             kept[test] = skew(speakers[test], labels[test])
             for subset_name, subset in (("all", test), ("skewed", kept)):
@@ -149,7 +184,7 @@ def main(argv=None):
                         z = (xs - source_mean) / source_std
                     else:
                         z = zscore(xs, np.zeros(len(ys)) if level == "per corpus" else speakers[subset])
-                    logits = np.where(allowed, z @ weight.T + bias, -np.inf)
+                    logits = np.where(allowed, project_out(z, basis) @ weight.T + bias, -np.inf)
                     table[(pooling, variant, target, subset_name, level)] = 100 * float((logits.argmax(1) == ys).mean())
             print(f"{pooling} / {variant} / {target}: " + ", ".join(
                 f"{level} {table[(pooling, variant, target, 'all', level)]:.1f}" for level in LEVELS)

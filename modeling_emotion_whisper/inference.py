@@ -190,10 +190,7 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
     keys = list(groups) if groups is not None else ["all inputs"] * len(sources)
     if adapt_to_inputs:  # before any work
         _check_groups(keys, min_clips, "clips")
-        if getattr(getattr(scorer, "model", None), "adaptation", None):
-            raise ValueError("the model holds an adaptation (set_adaptation, --adaptation) and adapt_to_inputs "
-                             "standardizes with the inputs' own statistics instead: use one of the two (clear the "
-                             "model's with set_adaptation(None))")
+        _refuse_held_adaptation(scorer, "adapt_to_inputs")
 
     def fail(i, err):
         if errors == "raise":
@@ -324,6 +321,7 @@ class RunningAdapter:
         if min_clips < 2:
             raise ValueError(f"min_clips must be at least 2 (a standard deviation needs two clips), got {min_clips}")
         self.scorer = as_scorer(model, extractor)
+        _refuse_held_adaptation(self.scorer, "RunningAdapter")
         self.min_clips, self.logit_adjustment = min_clips, logit_adjustment
         self.source = source_statistics(self.scorer.config)
         self.weight, self.bias = self.scorer.head()
@@ -361,6 +359,14 @@ class RunningAdapter:
                              "they belong to another model")
         self.count = int(state["count"])
         self.total, self.squares = np.asarray(state["sum"], float), np.asarray(state["sum_of_squares"], float)
+
+
+def _refuse_held_adaptation(scorer, what: str):
+    """Standardizing on the inputs replaces a loaded adaptation; both at once would silently drop one."""
+    if getattr(getattr(scorer, "model", None), "adaptation", None):
+        raise ValueError(f"the model holds an adaptation (set_adaptation, --adaptation) and {what} standardizes "
+                         "with the inputs' own statistics instead: use one of the two (clear the model's with "
+                         "set_adaptation(None))")
 
 
 def _adapt_to_inputs(scorer, results, keys, min_clips, logit_adjustment):

@@ -253,6 +253,7 @@ class PackingCollator:
     augmenter: object = None  # WaveformAugmenter or None
     spec_augment_p: float = 0.0
     store: object = None  # a DecodedAudio of the same rows (decoded once per run), or None to decode at every use
+    domain_map: object = None  # domain id -> the domain head's class (train.py --domain_attribute), or None: the id
 
     def __post_init__(self):
         self.paths = list(self.rows["path"])
@@ -261,6 +262,8 @@ class PackingCollator:
         self.durations = list(self.rows["duration"]) if "duration" in columns else [None] * len(self.paths)
         self.soft = np.asarray(self.rows["soft_label"], dtype=np.float32)
         self.domains = np.asarray(self.rows["domain"], dtype=np.int64)
+        if self.domain_map is not None:
+            self.domains = np.asarray(self.domain_map, dtype=np.int64)[self.domains]
         self.seconds = defaultdict(float)  # wall time per stage (decode, augment, features), for benchmarks/step_time.py
 
     def _clip(self, index: int, rng: np.random.Generator) -> np.ndarray:

@@ -113,9 +113,12 @@ def clip_draw_weights(rows, packing: PackingArguments):
     return corpus_sampling_weights(rows["dataset"], rows["duration"], packing.corpus_sampling_temperature)
 
 
-def build_trainer(model, training_args, rows, feature_extractor, packing: PackingArguments, **trainer_kwargs):
+def build_trainer(model, training_args, rows, feature_extractor, packing: PackingArguments, domain_map=None,
+                  **trainer_kwargs):
     """An EmotionTrainer over Algorithm 1 packs of `rows` (columns path, duration, soft_label, domain).
-    Sets the Trainer options this design needs and max_steps from `num_epochs`. Returns (trainer, summary)."""
+    Sets the Trainer options this design needs and max_steps from `num_epochs`. `domain_map` (an array over the
+    build's domain ids) relabels what the domain head predicts, say the corpus instead of the speaker.
+    Returns (trainer, summary)."""
     _take_over_batching(training_args)
     schedule = parse_schedule(packing.accumulation_schedule)
     durations = rows["duration"]
@@ -143,7 +146,8 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
         with training_args.main_process_first(desc="decoding the training audio"):  # one decode, shared by all ranks
             store = DecodedAudio(rows, cache_dir, num_proc=max(1, os.cpu_count() or 1))
     collator = PackingCollator(rows, feature_extractor, seed=training_args.seed, window=packing.window_seconds,
-                               augmenter=augmenter, spec_augment_p=packing.spec_augment_p, store=store)
+                               augmenter=augmenter, spec_augment_p=packing.spec_augment_p, store=store,
+                               domain_map=domain_map)
     trainer = EmotionTrainer(model=model, args=training_args, train_dataset=steps, data_collator=collator,
                              accumulation_schedule=schedule, window_seconds=packing.window_seconds, **trainer_kwargs)
     level = model.config.feature_standardization

@@ -57,6 +57,12 @@ def test_bad_calls_leave_the_statistics_alone_and_bad_settings_are_refused(model
         RunningAdapter(model, extractor, min_clips=1)
     with pytest.raises(ValueError, match="another model"):
         adapter.load_state_dict({"count": 3, "sum": [0.0] * 5, "sum_of_squares": [0.0] * 5})
+    # a loaded adaptation and the running statistics are two adaptations: refused, not one silently dropped
+    model.set_adaptation({"logit_shift": [0.5] * model.config.num_labels})
+    with pytest.raises(ValueError, match="holds an adaptation"):
+        RunningAdapter(model, extractor, min_clips=3)
+    model.set_adaptation(None)
+    assert RunningAdapter(model, extractor, min_clips=3).count == 0
 
 
 def test_the_leave_one_corpus_out_simulation_standardizes_as_adapt_to_inputs_on_each_prefix():

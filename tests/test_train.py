@@ -234,6 +234,35 @@ def test_arguments_are_honoured_or_refused_never_ignored(setup):
     assert not (setup / "refused").exists()
 
 
+def test_the_adversary_predicts_the_attribute_asked_for(setup):
+    """--domain_attribute corpus / language: the domain head gets one class per corpus / language and every packed
+    clip's domain label is its class, not its speaker's; the refit and standardization keep the build's ids."""
+    import numpy as np
+    from datasets import load_from_disk
+
+    import train
+
+    vocabulary = ["ased|1|Amharic", "ravdess|01|English", "ravdess|02|English", "savee|DC|English", "nemo|SB0|Polish"]
+    assert train.adversary_domains(vocabulary, "speaker") == (5, None)
+    count, mapping = train.adversary_domains(vocabulary, "corpus")
+    assert count == 4 and mapping.tolist() == [0, 2, 2, 3, 1]
+    count, mapping = train.adversary_domains(vocabulary, "language")
+    assert count == 3 and mapping.tolist() == [0, 1, 1, 1, 2]
+    with pytest.raises(SystemExit, match="corpus.speaker.language"):
+        train.adversary_domains(["no separators"], "corpus")
+
+    base = [str(setup / "tiny.yaml"), "--output_dir", str(setup / "by-corpus"), "--max_steps", "1"]
+    trainer = train.main(base + ["--domain_attribute", "corpus"])
+    rows = load_from_disk(str(setup / "data"))["train"]
+    assert len(set(rows["domain"])) > 1  # the fixture's speakers: several domains, one corpus
+    assert trainer.model.config.num_domains == 1 and trainer.model.domain_head.out_features == 1
+    assert np.all(trainer.data_collator.domains == 0) and len(trainer.data_collator.domains) == len(rows)
+    with pytest.raises(SystemExit, match="--domain_attribute must be one of speaker, corpus, language"):
+        train.main(base + ["--domain_attribute", "gender"])
+    with pytest.raises(SystemExit, match="--feature_standardization corpus looks up"):
+        train.main(base + ["--domain_attribute", "language", "--feature_standardization", "corpus"])
+
+
 def test_continuing_a_model_onto_more_domains_and_the_prior(setup, caplog):
     import numpy as np
     from datasets import load_from_disk
