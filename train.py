@@ -21,6 +21,7 @@ from transformers import HfArgumentParser, TrainingArguments, WhisperFeatureExtr
 
 from data_scripts.corpora import corpus_cards
 from modeling_emotion_whisper import EmotionWhisperConfig, WhisperForEmotionClassification
+from modeling_emotion_whisper.configuration_emotion_whisper import DOMAIN_ATTRIBUTES, INPUT_NORMALIZATIONS
 from modeling_emotion_whisper.evaluation import corpus_label_sets, evaluate_model
 from modeling_emotion_whisper.head_fit import (STREAM_HEAD_COLUMNS, fit_stream_head, per_frame_head, probe_layout,
                                               refit_head)
@@ -41,6 +42,9 @@ class ModelArguments:
     domain_attribute: str = field(default="speaker", metadata={
         "help": "What the adversarial domain head predicts (and so what the encoder is pushed to forget): speaker "
                 "(the build's domains, corpus x speaker x language: the paper's), corpus or language."})
+    domain_confusion: bool = field(default=False, metadata={
+        "help": "The encoder learns to make the domain head's posterior uniform (Tzeng et al. 2015) instead of "
+                "reversing its gradient (the paper); the head still learns the domains."})
     freeze_conv_stem: bool = field(default=True, metadata={"help": "Freeze the two input convolutions (paper 2.5)."})
     freeze_encoder_layers: int = field(
         default=0, metadata={"help": "Also freeze the lowest N transformer layers (a compute budget, not the paper)."})
@@ -54,6 +58,10 @@ class ModelArguments:
     feature_standardization: str = field(default="none", metadata={
         "help": "Standardize the heads' input per 'speaker' or per 'corpus' in training, with each group's own "
                 "statistics (and at inference with a group of inputs'); 'none' as in the paper."})
+    input_normalization: str = field(default="none", metadata={
+        "help": "'utterance': each clip's log-mel has its per-bin mean over the clip moved to the clip's overall "
+                "mean before the encoder (a channel's colouring removed, in training and at every prediction); "
+                "'none' as in the paper."})
     standardization_momentum: float = field(
         default=0.01, metadata={"help": "Per-clip weight of the running update of a group's statistics."})
     head_learning_rate: float = field(default=0.0, metadata={
@@ -141,9 +149,6 @@ def load_splits(data_args):
     return train, validation, vocabulary, corpus_label_sets(data)
 
 
-DOMAIN_ATTRIBUTES = ("speaker", "corpus", "language")
-
-
 def adversary_domains(vocabulary: list[str], attribute: str):
     """The domain head's classes for `attribute`: (number of classes, map from the build's domain ids to them, or
     None for the build's own). The build names each domain "corpus|speaker|language" (data_scripts.build)."""
@@ -188,6 +193,8 @@ def build_model(model_args, train, num_domains, draw_weights=None, as_saved: boo
                     layer_weighting=model_args.layer_weighting, layer_concatenation=model_args.layer_concatenation,
                     trainable_encoder_layers=model_args.trainable_encoder_layers,
                     feature_standardization=model_args.feature_standardization,
+                    input_normalization=model_args.input_normalization,
+                    domain_attribute=model_args.domain_attribute, domain_confusion=model_args.domain_confusion,
                     standardization_momentum=model_args.standardization_momentum,
                     logit_adjustment_tau=model_args.logit_adjustment_tau,
                     # measured again on the validation clips after training (step 7), for the model as it ends up
@@ -196,18 +203,20 @@ def build_model(model_args, train, num_domains, draw_weights=None, as_saved: boo
                     # under DDP (step 6c fits a new one when asked)
                     stream_head=False)
     if is_ours:
-        if EmotionWhisperConfig.get_config_dict(model_args.model_name_or_path)[0].get("stream_head"):
+        saved = EmotionWhisperConfig.get_config_dict(model_args.model_name_or_path)[0]
+        if saved.get("stream_head"):
             logger.warning("dropping the saved model's stream head: it was fitted to the encoder before this run; "
                            "--fit_stream_head fits a new one")
         # A different head input (layer weighting or concatenation switched) starts new heads on the trained encoder.
         # Releases are saved in float16; training needs float32 weights (bf16 autocast refuses half-precision ones).
         model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, dtype=torch.float32,
                                                                 ignore_mismatched_sizes=True, **settings)
-        if model.config.num_domains != num_domains:
-            # Domain ids index this dataset's domain vocabulary, not the one the model was trained with, so the old
-            # rows mean nothing here: a new adversarial head of the right size (the emotion head is kept).
-            logger.warning("the model's domain head has %d domains, the data %d: starting a new domain head",
-                           model.config.num_domains, num_domains)
+        saved_attribute = saved.get("domain_attribute", "speaker")  # models saved before it was recorded: the paper's
+        if model.config.num_domains != num_domains or saved_attribute != model_args.domain_attribute:
+            # Domain ids index this dataset's vocabulary of this attribute, not the one the model was trained with,
+            # so the old rows mean nothing here: a new adversarial head of the right size (the emotion head is kept).
+            logger.warning("the model's domain head has %d domains (%s), the data %d (%s): starting a new domain head",
+                           model.config.num_domains, saved_attribute, num_domains, model_args.domain_attribute)
             model.resize_domain_head(num_domains)
     else:
         model = WhisperForEmotionClassification.from_whisper(model_args.model_name_or_path, num_domains=num_domains,
@@ -234,6 +243,12 @@ def main(argv=None):
     if model_args.domain_attribute not in DOMAIN_ATTRIBUTES:
         raise SystemExit(f"--domain_attribute must be one of {', '.join(DOMAIN_ATTRIBUTES)}, "
                          f"got {model_args.domain_attribute!r}")
+    if model_args.input_normalization not in INPUT_NORMALIZATIONS:
+        raise SystemExit(f"--input_normalization must be one of {', '.join(INPUT_NORMALIZATIONS)}, "
+                         f"got {model_args.input_normalization!r}")
+    for name in ("augment_p", "spec_augment_p", "channel_augment_p"):
+        if not 0 <= getattr(packing, name) <= 1:
+            raise SystemExit(f"--{name} is a probability: give a value from 0 to 1, got {getattr(packing, name)}")
     if model_args.domain_attribute != "speaker" and model_args.feature_standardization != "none":
         raise SystemExit(f"--feature_standardization {model_args.feature_standardization} looks up each clip's "
                          f"statistics by the build's domain ids, which --domain_attribute "

@@ -20,9 +20,12 @@ HEAD_SETTINGS = {
     "apply_logit_adjustment": False, "source_feature_mean": None, "source_feature_std": None,
     "layer_weighting": False, "layer_concatenation": False, "frame_head": False, "stream_head": False,
     "trainable_encoder_layers": -1, "feature_standardization": "none", "standardization_momentum": 0.01,
-    "training_corpora": None,
+    "training_corpora": None, "input_normalization": "none", "domain_attribute": "speaker",
+    "domain_confusion": False,
 }
 STANDARDIZATION_LEVELS = ("none", "corpus", "speaker")
+INPUT_NORMALIZATIONS = ("none", "utterance")
+DOMAIN_ATTRIBUTES = ("speaker", "corpus", "language")
 # Bounds of the sizes the weights are allocated from, checked when a config is read, before any weight exists: a typo
 # or a hostile config.json (encoder_layers 100000) would otherwise spend minutes and gigabytes before failing. Generous
 # around Whisper's sizes (large-v3: 32 layers, d_model 1280, 20 heads, ffn 5120, 128 mel bins, 1500 positions).
@@ -73,6 +76,14 @@ def _check(config):
     if config.feature_standardization not in STANDARDIZATION_LEVELS:
         raise ValueError(f"feature_standardization must be one of {STANDARDIZATION_LEVELS}, "
                          f"got {config.feature_standardization!r}")
+    if config.input_normalization not in INPUT_NORMALIZATIONS:
+        raise ValueError(f"input_normalization must be one of {INPUT_NORMALIZATIONS}, "
+                         f"got {config.input_normalization!r}")
+    if config.domain_confusion and not config.domain_gradient_reversal:
+        raise ValueError("domain_confusion replaces the gradient reversal; domain_gradient_reversal False trains a "
+                         "plain domain probe: set one of the two")
+    if config.domain_attribute not in DOMAIN_ATTRIBUTES:
+        raise ValueError(f"domain_attribute must be one of {DOMAIN_ATTRIBUTES}, got {config.domain_attribute!r}")
     if not 0 < config.standardization_momentum <= 1:
         raise ValueError(f"standardization_momentum must be in (0, 1], got {config.standardization_momentum}")
     if config.emotion_loss not in ("soft_ce", "sigmoid_mse"):
@@ -104,6 +115,16 @@ id2label / label2id (defaults to the paper's 8 emotions):
     Pass `id2label` (or `num_labels`) for another label set, e.g. the 9 Hume-Prosody classes.
 num_domains (`int`, defaults to 0):
     Size of the domain vocabulary (dataset x speaker x language). 0 means no domain head.
+domain_confusion (`bool`, defaults to False):
+    Instead of reversing the domain loss's gradient, train the encoder to make the domain head's posterior uniform
+    (cross-entropy to the uniform distribution through the head's weights held fixed; Tzeng et al. 2015), while the
+    head learns the domains on features it cannot move. Under reversal an encoder can make the head confidently
+    wrong, a relabelling a fresh probe reads at once (docs/history.md 6c); a uniform posterior cannot be reached
+    that way. The loss adds domain_loss_weight x (the head's cross-entropy + the confusion term).
+domain_attribute (`str`, defaults to "speaker"):
+    What the domain head's classes are (train.py --domain_attribute): "speaker" (the build's domains, corpus x
+    speaker x language: the paper's), "corpus" or "language". Recorded so that training continued onto another
+    attribute starts a new domain head even when the class counts agree.
 domain_loss_weight (`float`, defaults to 0.01):
     w_d in L = CE_emo - w_d * CE_dom (paper 2.6).
 domain_gradient_reversal (`bool`, defaults to True):
@@ -149,6 +170,12 @@ feature_standardization (`str`, defaults to "none"):
 standardization_momentum (`float`, defaults to 0.01):
     Per-clip weight of the running update of a group's statistics in training (a group's n clips in a batch move
     them by 1 - (1 - momentum)^n).
+input_normalization (`str`, defaults to "none"):
+    "utterance": before the encoder, each mel bin of a clip's log-mel is shifted so that its mean over the clip's
+    valid frames equals the clip's mean over all bins (cepstral mean normalization in the log-mel domain): a fixed
+    microphone or channel colouring, a filter that multiplies the spectrum, is an offset per bin and is removed, and
+    the clip's level is kept. Every packed clip (segment_ids) is normalized on its own frames, a clip longer than 30 s
+    per window. "none": Whisper's features as they are (the paper).
 training_corpora (`dict[str, float]`, *optional*):
     The corpora the model was trained on and the hours of training audio from each (set by train.py). The model
     card lists them with their licences; fine-tuning on other data does not update it.
@@ -188,6 +215,9 @@ if dataclasses.is_dataclass(WhisperConfig):
         feature_standardization: str = "none"
         standardization_momentum: float = 0.01
         training_corpora: dict[str, float] | None = None
+        input_normalization: str = "none"
+        domain_attribute: str = "speaker"
+        domain_confusion: bool = False
 
         def __post_init__(self, **kwargs):
             if self.id2label is None and kwargs.get("num_labels") is None:
@@ -219,4 +249,4 @@ else:  # transformers with keyword-argument configs
             return _with_label_map(self, super().to_diff_dict())
 
 
-__all__ = ["EMOTIONS", "STANDARDIZATION_LEVELS", "EmotionWhisperConfig", "head_input_size"]
+__all__ = ["EMOTIONS", "INPUT_NORMALIZATIONS", "STANDARDIZATION_LEVELS", "EmotionWhisperConfig", "head_input_size"]

@@ -93,7 +93,7 @@ class EmotionWhisperOutput(ModelOutput):
     Args:
         loss (`torch.FloatTensor` of shape `()`, returned when `labels` or `domain_labels` are given):
             emotion_loss + domain_loss_weight * domain_loss (the reversal layer turns the second term into gradient
-            ascent for the encoder).
+            ascent for the encoder), plus domain_loss_weight times the confusion term with `config.domain_confusion`.
         logits (`torch.FloatTensor` of shape `(batch, num_labels)`):
             Clip-level emotion logits: the emotion head on the features averaged over valid (unpadded) frames, i.e.
             the frame logits averaged, unless `config.frame_head` gives frames a head of their own.
@@ -459,6 +459,21 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         return enc.layer_norm(x), frame_mask, hidden_states, attentions
 
     @staticmethod
+    def _normalize_input(input_features, mel_mask, segment_ids=None):
+        """config.input_normalization "utterance": every clip's per-bin log-mel mean over its own valid frames moved
+        to the clip's mean over all bins (a channel's colouring removed, the level kept); padding is left as it is.
+        The clips are the rows (mel_mask) or, in packed training windows, the segments."""
+        with torch.autocast(device_type=input_features.device.type, enabled=False):  # float32 sums of features
+            x = input_features.float()
+            if segment_ids is None:  # one clip per row (and no data-dependent size for the ONNX tracer)
+                members = mel_mask[..., None].to(x.dtype)
+            else:  # (batch, mel_frames, clips); segment 0 is padding
+                members = nn.functional.one_hot(segment_ids, int(segment_ids.max()) + 1)[..., 1:].to(x.dtype)
+            per_bin = torch.einsum("bmt,btc->bmc", x, members) / members.sum(1)[:, None, :].clamp(min=1)
+            shift = per_bin - per_bin.mean(1, keepdim=True)
+            return (x - torch.einsum("bmc,btc->bmt", shift, members)).to(input_features.dtype)
+
+    @staticmethod
     def _pool_segments(hidden, frame_segments):
         """Mean of `hidden` (batch, frames, dim) over each segment id > 0. Returns (num_segments, dim), ordered by
         batch row and then segment id."""
@@ -585,6 +600,9 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         if segment_ids is not None:
             segment_ids = segment_ids[:, :used].to(input_features.device)
 
+        if getattr(self.config, "input_normalization", "none") == "utterance":
+            input_features = self._normalize_input(input_features, mel_mask, segment_ids)
+
         wants_states = bool(output_hidden_states or self.config.output_hidden_states)
         every_state = self.layer_weights is not None or self.config.layer_concatenation
         wants_attentions = bool(output_attentions or getattr(self.config, "output_attentions", False))
@@ -616,8 +634,15 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             pooled = self._pool_segments(features, frame_segments)
             segment_logits = self.emotion_head(pooled)
 
-        domain_logits = None
-        if self.domain_head is not None:
+        domain_logits = confusion_logits = None
+        if self.domain_head is not None and getattr(self.config, "domain_confusion", False):
+            # the head learns the domains on features it cannot move; the encoder, through the head's weights held
+            # fixed, learns features the head cannot tell apart (config.domain_confusion)
+            domain_logits = self.domain_head(pooled.detach())
+            if domain_labels is not None:
+                confusion_logits = nn.functional.linear(pooled, self.domain_head.weight.detach(),
+                                                        self.domain_head.bias.detach())
+        elif self.domain_head is not None:
             domain_input = grad_reverse(pooled) if self.config.domain_gradient_reversal else pooled
             domain_logits = self.domain_head(domain_input)
 
@@ -642,6 +667,10 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                 domain_logits.float(), domain_labels.to(domain_logits.device), ignore_index=-100
             )
             weighted = self.config.domain_loss_weight * domain_loss
+            known = domain_labels.to(domain_logits.device) != -100
+            if confusion_logits is not None and known.any():  # the labelled clips' posteriors against the uniform
+                uniform_ce = -nn.functional.log_softmax(confusion_logits.float()[known], dim=-1).mean()
+                weighted = weighted + self.config.domain_loss_weight * uniform_ce
             loss = weighted if loss is None else loss + weighted
 
         if adaptation is not None and "logit_shift" in adaptation:

@@ -45,6 +45,9 @@ class PackingArguments:
                 "clips hold."})
     augment_p: float = field(default=0.2, metadata={"help": "Probability of each waveform augmentation (paper 0.2)."})
     spec_augment_p: float = field(default=0.2, metadata={"help": "Probability of each SpecAugment part."})
+    channel_augment_p: float = field(default=0.0, metadata={
+        "help": "Probability of each speaker and channel transform, not in the paper: vocal-tract-length "
+                "perturbation, a synthetic room, a codec (telephone, GSM, Opus); 0 = off, the paper's recipe."})
     audio_cache_dir: str = field(
         default="", metadata={"help": "Where the training clips are decoded once per run (16 kHz float32, ~230 MB "
                                       "per hour); runs over the same clips share it. Empty: <output_dir>/decoded_audio;"
@@ -139,7 +142,9 @@ def build_trainer(model, training_args, rows, feature_extractor, packing: Packin
     _check_bf16(training_args)
     steps = PackedSteps(durations, num_steps, packing.packs_per_batch, schedule, training_args.seed, world,
                         packing.window_seconds, packing.fill, first_epoch=first_epoch, weights=weights)
-    augmenter = WaveformAugmenter(p=packing.augment_p) if packing.augment_p > 0 else None
+    augmenter = None
+    if packing.augment_p > 0 or packing.channel_augment_p > 0:
+        augmenter = WaveformAugmenter(p=packing.augment_p, channel_p=packing.channel_augment_p)
     store = None
     if packing.audio_cache_dir.lower() != "none":
         cache_dir = packing.audio_cache_dir or os.path.join(training_args.output_dir, "decoded_audio")

@@ -25,6 +25,8 @@ def test_config_rejects_bad_settings():
         EmotionWhisperConfig(emotion_loss="hinge")
     with pytest.raises(ValueError, match="label_prior"):
         EmotionWhisperConfig(label_prior=[0.5, 0.5])
+    with pytest.raises(ValueError, match="input_normalization must be one of"):
+        EmotionWhisperConfig(input_normalization="global")
 
 
 def test_output_shapes(tiny_model):
@@ -51,6 +53,44 @@ def test_padding_changes_nothing(tiny_model):
     valid = together.frame_mask[0]
     assert int(valid.sum()) == alone.frame_logits.shape[1] == 151
     torch.testing.assert_close(together.frame_logits[0, valid], alone.frame_logits[0], atol=1e-4, rtol=0)
+
+
+def test_utterance_input_normalization_removes_a_channel_colouring(tmp_path):
+    """input_normalization "utterance": a fixed offset per mel bin over a clip's frames (a microphone's or channel's
+    colouring in the log-mel domain) changes nothing a clip, its frames or a packed segment is scored as; a clip's
+    level is kept; every packed clip is normalized on its own frames, padding untouched; saving keeps the setting."""
+    torch.manual_seed(0)
+    model = WhisperForEmotionClassification(tiny_config(input_normalization="utterance")).eval()
+    plain = WhisperForEmotionClassification(tiny_config()).eval()
+    plain.load_state_dict(model.state_dict())
+    clip = torch.randn(1, 80, 301)
+    colouring = torch.linspace(-0.5, 0.5, 80)[None, :, None]
+    mask = torch.ones(1, 400, dtype=torch.long)
+    mask[:, 301:] = 0
+    coloured = torch.cat([clip + colouring, torch.randn(1, 80, 99)], dim=-1)  # garbage in the padding
+    with torch.no_grad():
+        alone = model(input_features=clip, output_hidden_states=True)
+        other = model(input_features=coloured, attention_mask=mask, output_hidden_states=True)
+        before, after = (plain(input_features=x, output_hidden_states=True) for x in (clip, clip + colouring))
+    torch.testing.assert_close(other.logits, alone.logits, atol=1e-4, rtol=0)
+    torch.testing.assert_close(other.frame_logits[:, :151], alone.frame_logits, atol=1e-4, rtol=0)
+    torch.testing.assert_close(other.hidden_states[-1][:, :151], alone.hidden_states[-1], atol=1e-4, rtol=0)
+    # without it, the colouring moves what the heads read (a random head's logits barely: its weights are small)
+    assert (after.hidden_states[-1] - before.hidden_states[-1]).abs().max() > 2e-3  # measured 0.013
+
+    features = torch.randn(1, 80, 100) + 0.3
+    segments = torch.zeros(1, 100, dtype=torch.long)
+    segments[0, :40], segments[0, 40:90] = 1, 2
+    packed = WhisperForEmotionClassification._normalize_input(features, segments > 0, segments)
+    for start, end in ((0, 40), (40, 90)):
+        own = WhisperForEmotionClassification._normalize_input(features[..., start:end],
+                                                               torch.ones(1, end - start, dtype=torch.bool))
+        torch.testing.assert_close(packed[..., start:end], own, atol=1e-5, rtol=0)
+        torch.testing.assert_close(own.mean((1, 2)), features[..., start:end].mean((1, 2)), atol=1e-5, rtol=0)
+        torch.testing.assert_close(own.mean(2), own.mean((1, 2))[:, None].expand(1, 80), atol=1e-5, rtol=0)
+    assert torch.equal(packed[..., 90:], features[..., 90:])
+    model.save_pretrained(tmp_path)
+    assert WhisperForEmotionClassification.from_pretrained(tmp_path).config.input_normalization == "utterance"
 
 
 def test_all_padding_rows_are_trimmed(tiny_model):
@@ -130,6 +170,31 @@ def test_gradient_reversal_flips_the_encoder_gradient_only():
     out = model(input_features=torch.randn(2, 80, 200), domain_labels=torch.tensor([0, 2]))
     out.domain_loss.backward()
     torch.testing.assert_close(enc_rev, -w_d * model.encoder.layers[0].fc1.weight.grad)
+
+
+def test_domain_confusion_trains_the_head_on_domains_and_the_encoder_towards_a_uniform_posterior():
+    """config.domain_confusion: the head's gradient is the domain loss's on features it cannot move; the encoder's
+    is the gradient of the cross-entropy to the uniform posterior through the head's fixed weights, nothing else."""
+    torch.manual_seed(0)
+    model = WhisperForEmotionClassification(tiny_config(num_domains=3, domain_confusion=True))
+    features, labels = torch.randn(2, 80, 200), torch.tensor([0, 2])
+    out = model(input_features=features, domain_labels=labels)
+    out.loss.backward()
+    w_d = model.config.domain_loss_weight
+    probe_model, probe = _domain_grad(False)  # the same weights (seed 0), the head trained as a plain probe
+    torch.testing.assert_close(out.domain_loss, probe.domain_loss)
+    torch.testing.assert_close(model.domain_head.weight.grad, probe_model.domain_head.weight.grad)
+    reference = WhisperForEmotionClassification(tiny_config(num_domains=3))
+    reference.load_state_dict(model.state_dict())
+    pooled = reference(input_features=features).pooled_features
+    uniform_ce = -torch.log_softmax(reference.domain_head(pooled), -1).mean()
+    torch.testing.assert_close(out.loss, w_d * (out.domain_loss + uniform_ce.detach()))
+    (w_d * uniform_ce).backward()
+    grad = model.encoder.layers[0].fc1.weight.grad
+    assert grad.abs().sum() > 0
+    torch.testing.assert_close(grad, reference.encoder.layers[0].fc1.weight.grad)
+    with pytest.raises(ValueError, match="domain_confusion replaces the gradient reversal"):
+        tiny_config(num_domains=3, domain_confusion=True, domain_gradient_reversal=False)
 
 
 def test_conv_stem_frozen_by_default_and_configurable(tiny_model):

@@ -43,8 +43,10 @@ def exported(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("onnx")
     torch.manual_seed(0)
+    # every option that adds operations to the graph: layer weighting, the prior, input normalization
     model = WhisperForEmotionClassification(tiny_config(num_domains=3, layer_weighting=True,
-                                                        label_prior=[0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0, 0.2]))
+                                                        label_prior=[0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0, 0.2],
+                                                        input_normalization="utterance"))
     model.config.source_feature_mean, model.config.source_feature_std = [0.1] * 32, [0.5] * 32
     model.save_pretrained(root / "model")
     report = export_onnx(root / "model", root / "onnx", quantize="int8")

@@ -176,6 +176,38 @@ def test_augmenter_changes_audio_reproducibly():
     assert (a.shape != wave.shape or not np.allclose(a, wave, atol=1e-3)) and np.isfinite(a).all()
 
 
+@pytest.mark.parametrize("transform", ["vtlp", "room", "telephone", "gsm", "opus"])
+def test_speaker_and_channel_transforms_keep_length_and_peak(transform):
+    """Each changes the sound (a warped spectrum, a room's tail, a codec's band and loss) reproducibly, and keeps
+    the clip's length and peak, so packing and the labels' alignment are untouched."""
+    from modeling_emotion_whisper.augment import codec, room_response, vtlp
+
+    wave = corpus_fixtures.synth_speech(1.0, seed=2)
+    functions = {"vtlp": vtlp, "room": room_response}
+    apply = functions.get(transform) or (lambda w, rate, rng: codec(w, rate, rng, kind=transform))
+    a, b = (apply(wave, 16000, np.random.default_rng(5)) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == wave.shape and a.dtype == np.float32 and np.isfinite(a).all()
+    np.testing.assert_allclose(np.abs(a).max(), np.abs(wave).max(), rtol=1e-5)
+    change = np.linalg.norm(a - wave) / np.linalg.norm(wave)
+    assert change > 0.01, change  # measured 0.03 (telephone) to 0.45 (room): a transform that did nothing fails
+    short = apply(wave[:100], 16000, np.random.default_rng(0))  # shorter than a frame: kept as it is, or transformed
+    assert short.shape == (100,) and np.isfinite(short).all()
+
+
+def test_channel_augmentation_is_off_by_default_and_bad_codecs_are_named():
+    from modeling_emotion_whisper.augment import codec
+
+    wave = corpus_fixtures.synth_speech(1.0)
+    paper = WaveformAugmenter(p=0.5)(wave, np.random.default_rng(1))  # channel_p 0 draws nothing extra
+    np.testing.assert_array_equal(WaveformAugmenter(p=0.5, channel_p=0.0)(wave, np.random.default_rng(1)), paper)
+    channel = WaveformAugmenter(p=0.0, channel_p=1.0)(wave, np.random.default_rng(1))
+    assert channel.shape == wave.shape and not np.allclose(channel, wave, atol=1e-3)
+    assert WaveformAugmenter(p=1.0, channel_p=1.0)(np.zeros(0, np.float32), np.random.default_rng(0)).size == 0
+    with pytest.raises(ValueError, match="codec 'mp3': choose one of telephone, gsm, opus"):
+        codec(wave, 16000, np.random.default_rng(0), kind="mp3")
+
+
 def test_spec_augment_leaves_padding_alone():
     features = torch.randn(80, 100)
     out = spec_augment(features, valid_frames=60, rng=np.random.default_rng(0), p=1.0)

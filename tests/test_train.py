@@ -213,6 +213,14 @@ def test_arguments_are_honoured_or_refused_never_ignored(setup):
         train.main(base + ["--gradient_accumulation_steps", "4"])
     with pytest.raises(SystemExit, match="per_device_train_batch_size 16 is not used.*--packs_per_batch"):
         train.main(base + ["--per_device_train_batch_size", "16"])
+    with pytest.raises(SystemExit, match="--input_normalization must be one of none, utterance, got 'cepstral'"):
+        train.main(base + ["--input_normalization", "cepstral"])
+    with pytest.raises(SystemExit, match="--channel_augment_p is a probability: give a value from 0 to 1"):
+        train.main(base + ["--channel_augment_p", "1.5"])
+    channel = train.main(base + ["--max_steps", "1", "--augment_p", "0", "--channel_augment_p", "0.5",
+                                 "--output_dir", str(setup / "channel")])
+    augmenter = channel.data_collator.augmenter  # the speaker and channel transforms reach the packs alone
+    assert augmenter.channel_p == 0.5 and augmenter.p == 0 and channel.state.global_step == 1
     with pytest.raises(SystemExit, match="--push_to_hub needs --hub_model_id"):  # before any data is read
         train.main(base + ["--push_to_hub", "true", "--dataset_path", str(setup / "missing")])
     # a stream head needs a trained per-frame head to start from, and the stream's timing rules: refused before
@@ -278,7 +286,14 @@ def test_continuing_a_model_onto_more_domains_and_the_prior(setup, caplog):
     model = train.build_model(model_args, rows, num_domains=5)
     assert model.config.num_domains == 5 and model.domain_head.out_features == 5
     torch.testing.assert_close(model.emotion_head.weight, small.emotion_head.weight)  # the emotion head is kept
-    assert "domain head has 2 domains, the data 5" in caplog.text
+    assert "domain head has 2 domains (speaker), the data 5 (speaker)" in caplog.text
+    model.save_pretrained(setup / "five-speakers")
+    caplog.clear()  # as many classes, but corpora: the rows would be reused under other meanings
+    by_corpus = train.build_model(train.ModelArguments(model_name_or_path=str(setup / "five-speakers"),
+                                                       domain_attribute="corpus"), rows, num_domains=5)
+    assert "domain head has 5 domains (speaker), the data 5 (corpus)" in caplog.text
+    assert by_corpus.config.domain_attribute == "corpus"
+    assert not torch.equal(by_corpus.domain_head.weight, model.domain_head.weight)
     # the prior is the hard-label distribution: 'other' (never a hard label, soft mass from smoothing only) is 0
     prior = np.asarray(model.config.label_prior)
     hard = np.bincount(rows["label"], minlength=len(EMOTIONS)) / len(rows)
