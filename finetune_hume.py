@@ -35,8 +35,8 @@ from modeling_emotion_whisper.batch import predict_logits
 from modeling_emotion_whisper.features import scores_from_logits
 from modeling_emotion_whisper.metrics import classification_metrics
 from modeling_emotion_whisper.packing import ClipCollator
-from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, end_distributed, record_training_data,
-                                              train_resuming)
+from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, check_packing, end_distributed,
+                                              record_training_data, train_resuming)
 
 logger = logging.getLogger("finetune_hume")
 HUME_CLASSES = ("Anger", "Boredom", "Calmness", "Concentration", "Determination", "Excitement", "Interest",
@@ -203,6 +203,7 @@ def main(argv=None):
     # 1. Arguments.
     parser = HfArgumentParser((FinetuneArguments, PackingArguments, TrainingArguments))
     args, packing, training_args = parser.parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
+    check_packing(packing)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(training_args.seed)
 

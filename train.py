@@ -26,8 +26,8 @@ from modeling_emotion_whisper.evaluation import corpus_label_sets, evaluate_mode
 from modeling_emotion_whisper.head_fit import (STREAM_HEAD_COLUMNS, fit_stream_head, per_frame_head, probe_layout,
                                               refit_head)
 from modeling_emotion_whisper.packing import ClipCollator
-from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, clip_draw_weights, end_distributed,
-                                              record_training_data, train_resuming)
+from modeling_emotion_whisper.trainer import (PackingArguments, build_trainer, check_packing, clip_draw_weights,
+                                              end_distributed, record_training_data, train_resuming)
 
 logger = logging.getLogger("train")
 REQUIRED_COLUMNS = ("path", "duration", "soft_label", "label", "dataset", "domain")
@@ -246,9 +246,7 @@ def main(argv=None):
     if model_args.input_normalization not in INPUT_NORMALIZATIONS:
         raise SystemExit(f"--input_normalization must be one of {', '.join(INPUT_NORMALIZATIONS)}, "
                          f"got {model_args.input_normalization!r}")
-    for name in ("augment_p", "spec_augment_p", "channel_augment_p"):
-        if not 0 <= getattr(packing, name) <= 1:
-            raise SystemExit(f"--{name} is a probability: give a value from 0 to 1, got {getattr(packing, name)}")
+    check_packing(packing)
     if model_args.domain_attribute != "speaker" and model_args.feature_standardization != "none":
         raise SystemExit(f"--feature_standardization {model_args.feature_standardization} looks up each clip's "
                          f"statistics by the build's domain ids, which --domain_attribute "

@@ -54,6 +54,13 @@ class PackingArguments:
                                       " 'none': decode every clip at every use."})
 
 
+def check_packing(packing: PackingArguments):
+    """Refuses settings no run can use, before any data is read (train.py and finetune_hume.py share them)."""
+    for name in ("augment_p", "spec_augment_p", "channel_augment_p"):
+        if not 0 <= getattr(packing, name) <= 1:
+            raise SystemExit(f"--{name} is a probability: give a value from 0 to 1, got {getattr(packing, name)}")
+
+
 class GroupStatisticsCallback(TrainerCallback):
     """Per-domain feature standardization (config.feature_standardization): at the start of every run or resume,
     measure each training group's feature statistics with the current model (clips alone, no augmentation); training

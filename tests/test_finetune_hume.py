@@ -74,6 +74,8 @@ def test_missing_columns_are_named(hume, tmp_path):
     with pytest.raises(SystemExit, match="target column"):
         finetune_hume.main(["--data_dir", str(hume / "data"), "--target_columns", "Anger,Joy",
                             "--output_dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--augment_p is a probability: give a value from 0 to 1"):
+        finetune_hume.main(["--data_dir", str(hume / "data"), "--augment_p", "-0.1", "--output_dir", str(tmp_path)])
 
 
 def test_own_labels_start_from_the_trained_emotion_rows():
