@@ -211,6 +211,11 @@ def build_model(model_args, train, num_domains, draw_weights=None, as_saved: boo
         # Releases are saved in float16; training needs float32 weights (bf16 autocast refuses half-precision ones).
         model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, dtype=torch.float32,
                                                                 ignore_mismatched_sizes=True, **settings)
+        if saved.get("input_normalization", "none") != model_args.input_normalization:
+            logger.warning("the model was trained with input_normalization %s, this run uses %s: its encoder will see "
+                           "other features (pass --input_normalization %s to keep them)",
+                           saved.get("input_normalization", "none"), model_args.input_normalization,
+                           saved.get("input_normalization", "none"))
         saved_attribute = saved.get("domain_attribute", "speaker")  # models saved before it was recorded: the paper's
         if model.config.num_domains != num_domains or saved_attribute != model_args.domain_attribute:
             # Domain ids index this dataset's vocabulary of this attribute, not the one the model was trained with,

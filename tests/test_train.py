@@ -293,6 +293,10 @@ def test_continuing_a_model_onto_more_domains_and_the_prior(setup, caplog):
                                                        domain_attribute="corpus"), rows, num_domains=5)
     assert "domain head has 5 domains (speaker), the data 5 (corpus)" in caplog.text
     assert by_corpus.config.domain_attribute == "corpus"
+    assert "trained with input_normalization" not in caplog.text
+    train.build_model(train.ModelArguments(model_name_or_path=str(setup / "five-speakers"),
+                                           input_normalization="utterance"), rows, num_domains=5)
+    assert "trained with input_normalization none, this run uses utterance" in caplog.text
     assert not torch.equal(by_corpus.domain_head.weight, model.domain_head.weight)
     # the prior is the hard-label distribution: 'other' (never a hard label, soft mass from smoothing only) is 0
     prior = np.asarray(model.config.label_prior)
