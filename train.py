@@ -211,11 +211,11 @@ def build_model(model_args, train, num_domains, draw_weights=None, as_saved: boo
         # Releases are saved in float16; training needs float32 weights (bf16 autocast refuses half-precision ones).
         model = WhisperForEmotionClassification.from_pretrained(model_args.model_name_or_path, dtype=torch.float32,
                                                                 ignore_mismatched_sizes=True, **settings)
-        if saved.get("input_normalization", "none") != model_args.input_normalization:
+        trained_on = saved.get("input_normalization", "none")
+        if trained_on != model_args.input_normalization:
             logger.warning("the model was trained with input_normalization %s, this run uses %s: its encoder will see "
-                           "other features (pass --input_normalization %s to keep them)",
-                           saved.get("input_normalization", "none"), model_args.input_normalization,
-                           saved.get("input_normalization", "none"))
+                           "other features (pass --input_normalization %s to keep them)", trained_on,
+                           model_args.input_normalization, trained_on)
         saved_attribute = saved.get("domain_attribute", "speaker")  # models saved before it was recorded: the paper's
         if model.config.num_domains != num_domains or saved_attribute != model_args.domain_attribute:
             # Domain ids index this dataset's vocabulary of this attribute, not the one the model was trained with,
@@ -245,12 +245,9 @@ def main(argv=None):
     if model_args.refit_head not in ("none", "speaker", "corpus"):
         raise SystemExit(f"--refit_head must be none, speaker or corpus (the group each clip is z-scored within), "
                          f"got {model_args.refit_head!r}")
-    if model_args.domain_attribute not in DOMAIN_ATTRIBUTES:
-        raise SystemExit(f"--domain_attribute must be one of {', '.join(DOMAIN_ATTRIBUTES)}, "
-                         f"got {model_args.domain_attribute!r}")
-    if model_args.input_normalization not in INPUT_NORMALIZATIONS:
-        raise SystemExit(f"--input_normalization must be one of {', '.join(INPUT_NORMALIZATIONS)}, "
-                         f"got {model_args.input_normalization!r}")
+    for name, choices in (("domain_attribute", DOMAIN_ATTRIBUTES), ("input_normalization", INPUT_NORMALIZATIONS)):
+        if getattr(model_args, name) not in choices:  # the config refuses them too, but only after the data is read
+            raise SystemExit(f"--{name} must be one of {', '.join(choices)}, got {getattr(model_args, name)!r}")
     check_packing(packing)
     if model_args.domain_attribute != "speaker" and model_args.feature_standardization != "none":
         raise SystemExit(f"--feature_standardization {model_args.feature_standardization} looks up each clip's "

@@ -152,9 +152,11 @@ class WaveformAugmenter:
         random.seed(seed)
         np.random.seed(seed)
         samples = samples.astype(np.float32, copy=True)
-        if self.channel_p > 0 and rng.random() < self.channel_p:  # no draw at 0: the recipe's stream stays
+        # each channel transform's draw; none at channel_p 0, so the recipe's random stream stays as it was
+        channel = lambda: self.channel_p > 0 and rng.random() < self.channel_p  # noqa: E731
+        if channel():
             samples = vtlp(samples, self.sample_rate, rng)
-        if self.channel_p > 0 and rng.random() < self.channel_p:  # no draw at 0: the recipe's stream stays
+        if channel():
             samples = room_response(samples, self.sample_rate, rng)
         for transform in self.transforms:
             samples = transform(samples=samples, sample_rate=self.sample_rate)
@@ -162,7 +164,7 @@ class WaveformAugmenter:
             samples = add_echo(samples, self.sample_rate, rng)
         if rng.random() < self.p and samples.size > 1:
             samples = np.roll(samples, int(rng.integers(1, samples.size)))
-        if self.channel_p > 0 and rng.random() < self.channel_p:  # no draw at 0: the recipe's stream stays
+        if channel():
             samples = codec(samples, self.sample_rate, rng)
         return samples.astype(np.float32, copy=False)
 

@@ -667,10 +667,11 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
                 domain_logits.float(), domain_labels.to(domain_logits.device), ignore_index=-100
             )
             weighted = self.config.domain_loss_weight * domain_loss
-            known = domain_labels.to(domain_logits.device) != -100
-            if confusion_logits is not None and known.any():  # the labelled clips' posteriors against the uniform
-                uniform_ce = -nn.functional.log_softmax(confusion_logits.float()[known], dim=-1).mean()
-                weighted = weighted + self.config.domain_loss_weight * uniform_ce
+            if confusion_logits is not None:  # the labelled clips' posteriors against the uniform one
+                known = domain_labels.to(confusion_logits.device) != -100
+                if known.any():
+                    uniform_ce = -nn.functional.log_softmax(confusion_logits.float()[known], dim=-1).mean()
+                    weighted = weighted + self.config.domain_loss_weight * uniform_ce
             loss = weighted if loss is None else loss + weighted
 
         if adaptation is not None and "logit_shift" in adaptation:
