@@ -63,3 +63,15 @@ def test_speech_span_trims_silence_and_changes_sit_in_pauses():
     speech[50:100] = False
     score = temporal.evaluate_one(fake_timeline(frames, speech), reference, [1, 5], 0.0, 0.0)
     assert score["changes"] == (1, 1, 1) and score["eder"] == 0.0 and score["segments"] == (2, 2, 2)
+
+
+def test_stream_settings_bins_count_changes_not_the_onset_after_silence():
+    import stream_settings
+
+    rate = 10.0  # frames per second
+    truth = np.repeat([-1, 2, 5], [10, 30, 50])  # 1 s silence, 3 s of one emotion, then a change to another
+    top = truth.copy()
+    top[40:45] = 2  # the first 0.5 s after the change still shows the old emotion
+    table = stream_settings.by_since_change(top, truth, truth, lead_frames=10, rate=rate)
+    # only the 50 frames after the change are binned: 10 in 0-1 s (5 right), 10 in 1-2 s, 20 in 2-4 s, 10 from 4 s
+    np.testing.assert_array_equal(table, [[5, 10], [10, 10], [20, 20], [10, 10]])
