@@ -23,6 +23,10 @@ Variants (what the head reads; how training clips are standardized; how a target
   can move (each hidden state normalized over the clip's own frames, then pooled); mean+std / multi-level;
 - mean / multi-level+NAPk (--nap K...): the stacked head with the k directions along which the training speakers'
   means spread most projected out of every input (nuisance attribute projection).
+- mean / multi-level+shrinkR (--shrink R...): the stacked head; a single target clip's speaker mean predicted from
+  the clip itself and subtracted (ridge regression of each training clip's speaker mean on the clip, on the
+  source-standardized features, ridge R x the mean variance): it removes the directions along which speakers differ
+  more than one speaker's clips do, and keeps the ones emotion moves within a speaker.
 --variants picks some of these by name ("mean/multi-level,std/source").
 Each is also scored per corpus (the target z-scored on its own clips) and per speaker, on all clips and skewed.
 """
@@ -108,6 +112,18 @@ def nuisance_basis(x_source, groups, k: int) -> np.ndarray:
     return vt[:k].T
 
 
+def speaker_mean_regression(u_source, groups, ratio: float):
+    """(centre, A): a clip u's predicted group mean is centre + (u - centre) @ A, the ridge regression of each clip's
+    group mean on the clip: A = (S_total + ratio * mean variance * I)^-1 S_between (scatter matrices of u_source)."""
+    centre = u_source.mean(0)
+    c = u_source - centre
+    total = c.T @ c
+    members = {g: c[groups == g].mean(0) for g in np.unique(groups)}
+    between = np.stack([members[g] for g in groups]).T @ c
+    ridge = ratio * np.trace(total) / len(total)
+    return centre, np.linalg.solve(total + ridge * np.eye(len(total)), between)
+
+
 def project_out(z, basis):
     return z - (z @ basis) @ basis.T if basis is not None else z
 
@@ -122,6 +138,9 @@ def main(argv=None):
     parser.add_argument("--nap", type=int, nargs="*", default=[],
                         help="also screen the stacked head with the top K directions of the training speakers' "
                              "means projected out of every input (one variant per K)")
+    parser.add_argument("--shrink", type=float, nargs="*", default=[],
+                        help="also screen the stacked head with each single target clip's speaker mean predicted "
+                             "from the clip and subtracted, at these ridge ratios (one variant per ratio)")
     parser.add_argument("--variants", default="",
                         help="comma-separated 'pooling/standardized' variants to run (default: all)")
     args = parser.parse_args(argv)
@@ -152,6 +171,7 @@ def main(argv=None):
         ("std", "multi-level"): std.reshape(n, -1),
         ("mean+std", "multi-level"): np.concatenate([mean, std], 1).reshape(n, -1),
         **{("mean", f"multi-level+NAP{k}"): mean.reshape(n, -1) for k in args.nap},
+        **{("mean", f"multi-level+shrink{r:g}"): mean.reshape(n, -1) for r in args.shrink},
     }
     if args.variants:
         inputs = {key: x for key, x in inputs.items() if "/".join(key) in args.variants.split(",")}
@@ -164,6 +184,10 @@ def main(argv=None):
             basis = None
             if "NAP" in variant:
                 basis = nuisance_basis((x[train] - source_mean) / source_std, speakers[train], int(variant.split("NAP")[-1]))
+            shrink = None
+            if "shrink" in variant:
+                shrink = speaker_mean_regression((x[train] - source_mean) / source_std, speakers[train],
+                                                 float(variant.split("shrink")[-1]))
             if variant.startswith("multi-level"):  # the same clips three times, each standardized another way
                 z_train = np.concatenate([zscore(x[train], datasets[train]), zscore(x[train], speakers[train]),
                                           zscore(x[train], np.zeros(int(train.sum())))])
@@ -182,6 +206,9 @@ def main(argv=None):
                 for level in LEVELS:
                     if level == "plain":
                         z = (xs - source_mean) / source_std
+                        if shrink is not None:
+                            centre, A = shrink
+                            z = z - (centre + (z - centre) @ A)
                     else:
                         z = zscore(xs, np.zeros(len(ys)) if level == "per corpus" else speakers[subset])
                     logits = np.where(allowed, project_out(z, basis) @ weight.T + bias, -np.inf)

@@ -16,6 +16,13 @@ which keeps the averaged head for frames:
 
     python train.py configs/cpu-whisper-base.yaml --model_name_or_path runs/exp/wise-0.5 --num_epochs 0 \
         --output_dir runs/exp/wise-0.5-refit
+
+`--soup A B C ...` instead averages several fine-tuned models uniformly (a uniform model soup, Wortsman et al.
+2022, "Model soups"): models fine-tuned from one start with other settings lie in one basin, and their average
+was found more robust out of distribution than any of them. Encoders and per-frame heads averaged, label priors
+averaged geometrically; refit the result as above.
+
+    python benchmarks/weight_interpolation.py --soup runs/a/final runs/b/final runs/c/final --out runs/exp/soup
 """
 
 import argparse
@@ -83,19 +90,63 @@ def interpolate(start, finetuned, alpha: float, start_has_head: bool):
     return model
 
 
+def soup(models):
+    """The uniform average of models fine-tuned from one start, in the paper's layout (as `interpolate`)."""
+    labels = {json_labels(m) for m in models}
+    if len(labels) > 1:
+        raise SystemExit(f"the models have different labels: {sorted(labels)}")
+    normalizations = {m.config.input_normalization for m in models}
+    if len(normalizations) > 1:
+        raise SystemExit(f"the models read different input features (input_normalization {sorted(normalizations)}): "
+                         f"their encoders do not average")
+    model = interpolate(models[0], models[0], 1.0, start_has_head=False)
+    for k, other in enumerate(models[1:], start=2):  # a running mean: the k-th model weighs 1 / k
+        head = per_frame_head(other)
+        if head is None:
+            raise SystemExit("every model needs a per-frame head on the final layer to average")
+        lerp_(model.encoder, other.encoder, 1 / k)
+        lerp_(model.emotion_head, head, 1 / k)
+    if all(m.config.label_prior for m in models):  # geometric mean over the models that have the class (as above)
+        priors = np.array([m.config.label_prior for m in models], dtype=np.float64)
+        held = priors > 0
+        logs = np.where(held, np.log(np.where(held, priors, 1.0)), 0.0).sum(0) / np.maximum(held.sum(0), 1)
+        prior = np.where(held.any(0), np.exp(logs), 0.0)
+        model.config.label_prior = (prior / prior.sum()).tolist()
+    return model
+
+
+def json_labels(model) -> str:
+    return repr(sorted(model.config.id2label.items()))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--start", required=True, help="What fine-tuning started from: an emotion-whisper model in "
-                                                       "the paper's layout, or a Whisper checkpoint.")
-    parser.add_argument("--finetuned", required=True, help="An emotion-whisper model trained from --start.")
-    parser.add_argument("--alpha", type=float, required=True, help="0 gives --start's encoder, 1 --finetuned's.")
+    parser.add_argument("--start", help="What fine-tuning started from: an emotion-whisper model in "
+                                        "the paper's layout, or a Whisper checkpoint.")
+    parser.add_argument("--finetuned", help="An emotion-whisper model trained from --start.")
+    parser.add_argument("--alpha", type=float, help="0 gives --start's encoder, 1 --finetuned's.")
+    parser.add_argument("--soup", nargs="+", help="Instead of the three above: emotion-whisper models fine-tuned "
+                                                  "from one start, averaged uniformly.")
     parser.add_argument("--out", required=True, help="Folder for the interpolated model.")
     args = parser.parse_args(argv)
-    if not 0 <= args.alpha <= 1:
-        raise SystemExit(f"--alpha must be within [0, 1], got {args.alpha}")
 
     from modeling_emotion_whisper import WhisperForEmotionClassification
     from train import is_emotion_whisper
+
+    if args.soup:
+        if args.start or args.finetuned or args.alpha is not None:
+            raise SystemExit("give either --soup MODEL MODEL ... or --start, --finetuned and --alpha")
+        if len(args.soup) < 2:
+            raise SystemExit("--soup needs at least two models")
+        model = soup([WhisperForEmotionClassification.from_pretrained(m, dtype=torch.float32) for m in args.soup])
+        model.config.interpolated_from = {"soup": args.soup}
+        model.save_pretrained(args.out)
+        print(f"saved {args.out}: the uniform average of {len(args.soup)} models")
+        return
+    if args.start is None or args.finetuned is None or args.alpha is None:
+        raise SystemExit("give --start, --finetuned and --alpha (or --soup MODEL MODEL ...)")
+    if not 0 <= args.alpha <= 1:
+        raise SystemExit(f"--alpha must be within [0, 1], got {args.alpha}")
 
     start_has_head = is_emotion_whisper(args.start)
     start = (WhisperForEmotionClassification.from_pretrained(args.start, dtype=torch.float32) if start_has_head

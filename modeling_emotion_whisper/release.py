@@ -156,6 +156,10 @@ def provenance(config) -> str:
     mix = getattr(config, "interpolated_from", None)
     if not mix:
         return ""
+    if "soup" in mix:
+        return (f"\nThe weights are a uniform average in weight space (a model soup) of {len(mix['soup'])} models "
+                f"fine-tuned from one start: " + ", ".join(f"`{m}`" for m in mix["soup"]) + "; the project's "
+                f"docs/results.md says why and what it costs.\n")
     alpha = float(mix["alpha"])
     return (f"\nThe weights are an average in weight space (WiSE-FT): {1 - alpha:g} x `{mix['start']}` + {alpha:g} x "
             f"`{mix['finetuned']}`, the second fine-tuned from the first on the corpora below; the project's "

@@ -65,3 +65,39 @@ def test_interpolation_moves_encoder_and_frame_head_and_saves_the_paper_layout(t
     with pytest.raises(SystemExit, match="trained from --start"):
         weight_interpolation.main(["--start", str(tmp_path / "start"), "--finetuned", str(tmp_path / "other"),
                                    "--alpha", "0.5", "--out", str(tmp_path / "bad")])
+
+
+def test_soup_averages_encoders_and_frame_heads_uniformly(tmp_path):
+    from modeling_emotion_whisper import WhisperForEmotionClassification
+    from modeling_emotion_whisper.release import provenance
+
+    torch.manual_seed(1)
+    priors = ([0.2, 0.2, 0.1, 0.1, 0.1, 0.1, 0.0, 0.2], [0.125] * 8, [0.1, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    models = [WhisperForEmotionClassification(tiny_config(frame_head=True, feature_standardization="corpus",
+                                                          label_prior=list(p))) for p in priors[:2]]
+    models.append(WhisperForEmotionClassification(tiny_config(label_prior=list(priors[2]))))  # the paper's layout
+    paths = []
+    for i, model in enumerate(models):
+        model.save_pretrained(tmp_path / str(i))
+        paths.append(str(tmp_path / str(i)))
+    weight_interpolation.main(["--soup", *paths, "--out", str(tmp_path / "soup")])
+    soup = WhisperForEmotionClassification.from_pretrained(tmp_path / "soup")
+    assert not soup.config.frame_head and soup.config.feature_standardization == "none"
+    states = [m.encoder.state_dict() for m in models]
+    for name, value in soup.encoder.state_dict().items():
+        torch.testing.assert_close(value, sum(s[name] for s in states) / 3)
+    heads = [models[0].frame_head.weight, models[1].frame_head.weight, models[2].emotion_head.weight]
+    torch.testing.assert_close(soup.emotion_head.weight, sum(heads) / 3)
+    # the geometric mean of the priors where all three have one; a class absent from the first keeps the others'
+    expected = np.exp(np.log(np.maximum(priors, 1e-30)).mean(0))
+    expected[6] = np.exp(0.5 * np.log(0.125) + 0.5 * np.log(0.1))
+    np.testing.assert_allclose(soup.config.label_prior, expected / expected.sum(), rtol=1e-5)
+    assert "3 models" in provenance(soup.config)
+
+    with pytest.raises(SystemExit, match="either --soup"):
+        weight_interpolation.main(["--soup", *paths, "--alpha", "0.5", "--out", str(tmp_path / "bad")])
+    with pytest.raises(SystemExit, match="at least two"):
+        weight_interpolation.main(["--soup", paths[0], "--out", str(tmp_path / "bad")])
+    WhisperForEmotionClassification(tiny_config(input_normalization="utterance")).save_pretrained(tmp_path / "cmn")
+    with pytest.raises(SystemExit, match="input_normalization"):
+        weight_interpolation.main(["--soup", paths[0], str(tmp_path / "cmn"), "--out", str(tmp_path / "bad")])
