@@ -474,6 +474,14 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
             return (x - torch.einsum("bmc,btc->bmt", shift, members)).to(input_features.dtype)
 
     @staticmethod
+    def _mean_over_frames(x, frame_mask):
+        """Mean of `x` (batch, frames, dim) over each row's valid frames, summed in float32 and rounded once: in bf16
+        the frame count itself rounds (501 frames counted as 500), which scaled the refit's bf16 features of a clip by
+        its length, unlike fp32 inference."""
+        weights = frame_mask.to(torch.float32)[..., None]
+        return ((x.float() * weights).sum(1) / weights.sum(1).clamp(min=1)).to(x.dtype)
+
+    @staticmethod
     def _pool_segments(hidden, frame_segments):
         """Mean of `hidden` (batch, frames, dim) over each segment id > 0. Returns (num_segments, dim), ordered by
         batch row and then segment id."""
@@ -482,10 +490,10 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         total = int(per_row.sum())
         flat_ids = (offsets[:, None] + frame_segments - 1).reshape(-1)
         valid = (frame_segments > 0).reshape(-1)
-        flat_hidden = hidden.reshape(-1, hidden.shape[-1])[valid]
-        sums = hidden.new_zeros(total, hidden.shape[-1]).index_add_(0, flat_ids[valid], flat_hidden)
-        counts = hidden.new_zeros(total).index_add_(0, flat_ids[valid], hidden.new_ones(flat_hidden.shape[0]))
-        return sums / counts.clamp(min=1)[:, None]
+        flat_hidden = hidden.reshape(-1, hidden.shape[-1])[valid].float()  # bf16 sums and counts would round
+        sums = flat_hidden.new_zeros(total, hidden.shape[-1]).index_add_(0, flat_ids[valid], flat_hidden)
+        counts = flat_hidden.new_zeros(total).index_add_(0, flat_ids[valid], flat_hidden.new_ones(flat_hidden.shape[0]))
+        return (sums / counts.clamp(min=1)[:, None]).to(hidden.dtype)
 
     @staticmethod
     def _pool_windows(frame_mask, window_counts, *rows):
@@ -494,7 +502,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         if sum(counts) != frame_mask.shape[0] or min(counts, default=0) < 1:
             raise ValueError(f"window_counts {counts} must be positive and sum to the {frame_mask.shape[0]} rows")
         weights = frame_mask.sum(dim=1, keepdim=True).float()
-        pool = lambda x: torch.stack([(v * w.to(v.dtype)).sum(0) / w.sum().clamp(min=1)  # noqa: E731
+        pool = lambda x: torch.stack([((v.float() * w).sum(0) / w.sum().clamp(min=1)).to(v.dtype)  # noqa: E731
                                       for v, w in zip(x.split(counts), weights.split(counts))])
         return tuple(pool(x) for x in rows)
 
@@ -621,8 +629,7 @@ class WhisperForEmotionClassification(EmotionWhisperPreTrainedModel):
         features = self.dropout(self.head_input(hidden, frame_segments, domain_labels, adaptation=adaptation))
         frame_logits = self.emotion_head(features) if self.frame_head is None else self.frame_head(final_output)
         stream_logits = self.stream_head(final_output) if self.stream_head is not None else None
-        weights = frame_mask.to(frame_logits.dtype)[..., None]
-        mean_over_frames = lambda x: (x * weights).sum(1) / weights.sum(1).clamp(min=1)  # noqa: E731
+        mean_over_frames = lambda x: self._mean_over_frames(x, frame_mask)  # noqa: E731
         pooled = mean_over_frames(features)
         clip_hidden = mean_over_frames(hidden) if features is not hidden else pooled
         logits = self.emotion_head(pooled)

@@ -125,3 +125,13 @@ def test_data_build_and_evaluation(files, model_dir, tmp_path):
                                    "all", "--out", str(tmp_path / "eval")])
     assert results["per_corpus"]["savee"]["n"] == len(files) - len(BAD) - 1
     assert np.isfinite(results["per_corpus"]["savee"]["micro_f1"])
+
+
+def test_integer_pcm_is_scaled_as_soundfile_reads_it():
+    from modeling_emotion_whisper.audio import to_mono
+
+    # signed: full scale 2^(bits-1); unsigned (8-bit WAV): centred on its midpoint, so its silence is 0, not 0.5
+    np.testing.assert_array_equal(to_mono(np.array([0, 16384, -32768], dtype=np.int16)), [0.0, 0.5, -1.0])
+    np.testing.assert_array_equal(to_mono(np.array([128, 192, 0], dtype=np.uint8)), [0.0, 0.5, -1.0])
+    np.testing.assert_array_equal(to_mono(np.array([32768, 0], dtype=np.uint16)), [0.0, -1.0])
+    assert to_mono(np.array([1 << 30], dtype=np.int32))[0] == 0.5

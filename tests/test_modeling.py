@@ -418,3 +418,20 @@ def test_trainable_encoder_layers(tmp_path, trainable, expected):
     assert [p.requires_grad for p in loaded.parameters()] == [p.requires_grad for p in model.parameters()]
     with pytest.raises(ValueError, match="trainable_encoder_layers"):
         tiny_config(trainable_encoder_layers=3)
+
+
+def test_bf16_pooling_counts_frames_exactly():
+    # A bf16 frame count rounds above 256 (501 -> 500) and bf16 running sums drift: every pooling sums in float32.
+    cls = WhisperForEmotionClassification
+    x = torch.full((2, 600, 4), 1.5, dtype=torch.bfloat16)
+    mask = torch.zeros(2, 600, dtype=torch.bool)
+    mask[0, :501], mask[1, :300] = True, True
+    pooled = cls._mean_over_frames(x, mask)
+    assert pooled.dtype == torch.bfloat16
+    torch.testing.assert_close(pooled.float(), torch.full((2, 4), 1.5), rtol=0, atol=0)
+    segments = torch.zeros(1, 600, dtype=torch.long)
+    segments[0, :501], segments[0, 501:] = 1, 2
+    torch.testing.assert_close(cls._pool_segments(x[:1], segments).float(), torch.full((2, 4), 1.5), rtol=0, atol=0)
+    windows = torch.stack([torch.full((4,), 1.0), torch.full((4,), 2.0)]).to(torch.bfloat16)
+    (clip,) = cls._pool_windows(mask, [2], windows)  # 501 and 300 valid frames: (501 * 1 + 300 * 2) / 801
+    torch.testing.assert_close(clip.float(), torch.full((1, 4), 1101 / 801).to(torch.bfloat16).float(), rtol=0, atol=0)

@@ -38,8 +38,10 @@ class AudioError(ValueError):
 def to_mono(array, name: str = "audio") -> np.ndarray:
     """(samples,), (samples, channels) or (channels, samples) -> float32 (samples,), averaging channels."""
     array = np.asarray(array)
-    if array.dtype.kind in "iu":  # integer PCM: scale to [-1, 1]
-        array = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    if array.dtype.kind in "iu":  # integer PCM to [-1, 1) as soundfile reads it: full scale is 2^(bits - 1)
+        full = float(2 ** (8 * array.dtype.itemsize - 1))
+        offset = full if array.dtype.kind == "u" else 0.0  # unsigned PCM (8-bit WAV) is centred on its midpoint
+        array = (array.astype(np.float64) - offset) / full
     array = array.astype(np.float32, copy=False)
     if array.size == 0:  # e.g. a header without samples: (0, channels)
         return np.zeros(0, dtype=np.float32)
