@@ -24,8 +24,9 @@ from .outputs import check_output, printable, table, write_atomically
 
 
 # One rule with adaptation.py: a prior adaptation already swapped the training prior for the target's.
-ADJUSTMENT_HELP = ("adjust by the training label prior (not under a prior adaptation, which replaces that prior "
-                   "by the target's estimated one)")
+ADJUSTMENT_HELP = ("adjust by the training label prior, or not (default: as the model was saved, its "
+                   "apply_logit_adjustment, as the pipeline does; never under a prior adaptation, which replaces that "
+                   "prior by the target's estimated one)")
 
 
 _table = table
@@ -185,7 +186,7 @@ def cmd_timeline(args):
                       output_rate=args.frame_rate, logit_adjustment=args.logit_adjustment)
     elapsed = time.time() - started
     rows = [(f"{s.start:8.2f}", f"{s.end:8.2f}", s.emotion, f"{s.confidence:.3f}") for s in result.segments]
-    print(_table(rows, ["start", "end", "emotion", "confidence"]) if rows else "no speech")
+    print(_table(rows, ["start", "end", "emotion", "confidence"]) if rows else result.no_segment_reason())
     print(f"\n{result.duration:.1f} s of audio in {elapsed:.1f} s (real-time factor {elapsed / max(result.duration, 1e-9):.3f})")
     if args.json:
         _write_json(args.json, result.to_dict())
@@ -297,7 +298,7 @@ def build_parser():
     predict.add_argument("--model", help="saved model folder or Hub id (default: checkpoints/emotion-whisper-base)")
     predict.add_argument("--json", help="also write the scores here")
     predict.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
-    predict.add_argument("--logit-adjustment", action="store_true", help=ADJUSTMENT_HELP)
+    predict.add_argument("--logit-adjustment", action=argparse.BooleanOptionalAction, help=ADJUSTMENT_HELP)
     predict.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                          help="onnx: run a folder written by export-onnx under onnxruntime, without torch")
@@ -335,7 +336,7 @@ def build_parser():
     line.add_argument("--smoothing", type=float, default=1.0, help="moving-average width in seconds")
     line.add_argument("--min-segment", type=float, default=1.0, help="shorter segments join a neighbour (s)")
     line.add_argument("--frame-rate", type=float, default=10.0, help="output frames per second (at most 50)")
-    line.add_argument("--logit-adjustment", action="store_true", help=ADJUSTMENT_HELP)
+    line.add_argument("--logit-adjustment", action=argparse.BooleanOptionalAction, help=ADJUSTMENT_HELP)
     line.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
     line.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                          help="onnx: run a folder written by export-onnx under onnxruntime, without torch")

@@ -152,6 +152,12 @@ def as_scorer(model, extractor=None):
     return model if hasattr(model, "frames") and hasattr(model, "clips") else TorchScorer(model, extractor)
 
 
+def resolve_logit_adjustment(scorer, value: bool | None) -> bool:
+    """None: the model's saved choice (config.apply_logit_adjustment), as the pipeline and the model's forward
+    read it; otherwise the caller's."""
+    return bool(getattr(scorer.config, "apply_logit_adjustment", False)) if value is None else bool(value)
+
+
 # Fewest clips a group of inputs needs before its own statistics standardize it (docs/results.md, "Adapting to the
 # inputs": below this, per-dimension means and deviations are too noisy and scores fall under the plain model's).
 MIN_ADAPTATION_CLIPS = 20
@@ -168,7 +174,7 @@ def _check_groups(groups, min_clips, what):
             "clips of the same speaker or recording setup")
 
 
-def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustment: bool = False,
+def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustment: bool | None = None,
                   return_raw: bool = False, errors: str = "raise", adapt_to_inputs: bool = False, groups=None,
                   min_clips: int = MIN_ADAPTATION_CLIPS) -> list[dict]:
     """Scores for each source (a path, or a mono 16 kHz array): {"scores": {label: p}, "label": best, "duration": s}
@@ -182,8 +188,10 @@ def predict_clips(model, extractor, sources, batch_size: int = 8, logit_adjustme
     adapt_to_inputs: standardize the pooled features with the statistics of the inputs themselves (labels unused),
     all together or per value of `groups` (one key per source, e.g. a speaker): each group needs `min_clips`
     clips. Helps when a group's clips span the emotions (a corpus, a call centre's calls); per speaker it can hurt
-    where each speaker shows only one or two emotions (docs/results.md)."""
+    where each speaker shows only one or two emotions (docs/results.md). logit_adjustment None: the model's saved
+    choice (config.apply_logit_adjustment)."""
     scorer = as_scorer(model, extractor)
+    logit_adjustment = resolve_logit_adjustment(scorer, logit_adjustment)
     results = [None] * len(sources)
     if groups is not None and len(groups) != len(sources):
         raise ValueError(f"{len(groups)} groups for {len(sources)} sources: give one group per source")
@@ -315,14 +323,15 @@ class RunningAdapter:
             result = adapter(call)                          # {"label", "scores", "duration", "adapted"}
     """
 
-    def __init__(self, model, extractor=None, min_clips: int = MIN_ADAPTATION_CLIPS, logit_adjustment: bool = False):
+    def __init__(self, model, extractor=None, min_clips: int = MIN_ADAPTATION_CLIPS,
+                 logit_adjustment: bool | None = None):
         from .adaptation import source_statistics
 
         if min_clips < 2:
             raise ValueError(f"min_clips must be at least 2 (a standard deviation needs two clips), got {min_clips}")
         self.scorer = as_scorer(model, extractor)
         _refuse_held_adaptation(self.scorer, "RunningAdapter")
-        self.min_clips, self.logit_adjustment = min_clips, logit_adjustment
+        self.min_clips, self.logit_adjustment = min_clips, resolve_logit_adjustment(self.scorer, logit_adjustment)
         self.source = source_statistics(self.scorer.config)
         self.weight, self.bias = self.scorer.head()
         width = self.weight.shape[1]
@@ -405,10 +414,18 @@ class Timeline:
     def times(self) -> np.ndarray:
         return np.arange(len(self.speech)) / self.frame_rate
 
+    def no_segment_reason(self) -> str:
+        """Why there is no segment: no speech at all, or speech only in runs shorter than the minimum segment (a
+        recording shorter than it, or coughs between silences), which the frames still hold."""
+        if not self.speech.any():
+            return "no speech"
+        return (f"{self.speech.sum() / self.frame_rate:.1f} s of speech, but no run as long as the minimum segment "
+                f"(min_segment / --min-segment): the frames hold its scores; pass a shorter minimum for segments")
+
     def to_dict(self, with_frames: bool = True) -> dict:
         out = {"duration": self.duration, "labels": self.labels, "frame_rate": self.frame_rate,
                "segments": [asdict(s) for s in self.segments],
-               "message": None if self.segments else "no speech"}
+               "message": None if self.segments else self.no_segment_reason()}
         if with_frames:
             probs = np.where(self.speech[:, None], self.probabilities, np.nan)
             out["frames"] = {"time": [round(float(t), 3) for t in self.times],
@@ -547,11 +564,12 @@ def check_timeline_settings(window: float = 30.0, stride: float = 20.0, batch_si
 
 def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0, batch_size: int = 4,
              smoothing: float = 1.0, min_segment: float = 1.0, output_rate: float = 10.0,
-             logit_adjustment: bool = False, silence_db: float = 40.0) -> Timeline:
+             logit_adjustment: bool | None = None, silence_db: float = 40.0) -> Timeline:
     """Emotion over time for a file of any length (see the module docstring). `model`: a PyTorch model with its
     feature `extractor`, or a scorer such as onnx_backend.OnnxScorer (extractor None)."""
     check_timeline_settings(window, stride, batch_size, smoothing, min_segment, output_rate)
     scorer = as_scorer(model, extractor)
+    logit_adjustment = resolve_logit_adjustment(scorer, logit_adjustment)
     frames_total, rate = audio_info(path)
     if frames_total == 0:
         raise AudioError(f"{path}: no samples (an empty file or a header without audio)")

@@ -10,6 +10,7 @@ segments. --json: one object per line, flushed as written: per hop {"time": seco
 End of input and Ctrl-C both end it the same way: what was heard is scored, the last segment closed, exit 0.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -30,7 +31,8 @@ def add_arguments(parser):
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                         help="onnx: run a folder written by export-onnx under onnxruntime, without torch")
     parser.add_argument("--adaptation", help="an adaptation JSON written by `emotion-whisper adapt`")
-    parser.add_argument("--logit-adjustment", action="store_true", help="adjust by the training label prior")
+    parser.add_argument("--logit-adjustment", action=argparse.BooleanOptionalAction,
+                        help="adjust by the training label prior, or not (default: as the model was saved)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     parser.add_argument("--rate", type=int, default=16000, help="sampling rate of PCM on stdin (Hz)")
     parser.add_argument("--format", choices=sorted(PCM_FORMATS), default="s16le", help="sample format on stdin")

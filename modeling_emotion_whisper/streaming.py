@@ -50,10 +50,11 @@ import soxr
 
 from .audio import MIN_SAMPLES, SAMPLING_RATE, AudioError
 from .inference import (FRAME_RATE, LOUD_PERCENTILE, Segment, as_scorer, check_clip_weight, frame_energy,
-                        segments_from_frames, smooth_frames, speech_frames)
+                        resolve_logit_adjustment, segments_from_frames, smooth_frames, speech_frames)
 from .mel import scores
 
 ENCODER_FRAME = SAMPLING_RATE // FRAME_RATE  # samples per encoder frame (20 ms)
+MAX_WINDOW = 30 * SAMPLING_RATE  # the encoder's window: torch's extractor would cut a longer one, ONNX refuse it
 # Raw PCM layouts a stream takes as bytes: numpy dtype and the full scale of integer samples (soundfile's: 2^(bits-1)).
 PCM_FORMATS = {"s16le": ("<i2", 2.0 ** 15), "s32le": ("<i4", 2.0 ** 31), "f32le": ("<f4", None)}
 # Defaults until the latency benchmark (issue 27, section 3) sets them: a hop of 0.5 s keeps the wait for a hop to
@@ -129,6 +130,8 @@ def check_timing(hop: float, context: float, lookahead: float = LOOKAHEAD, outpu
     if not (hop + lookahead <= context + 1e-9 and context <= 30 and _multiple(context, 1 / FRAME_RATE)):
         raise ValueError(f"context must be a multiple of 0.02 s, at most 30 s (the encoder's window) and at least "
                          f"hop + lookahead ({hop + lookahead:g} s), got {context}")
+    if hop + lookahead > 30 - 1 / FRAME_RATE + 1e-9:  # the last window must reach back to what is not yet emitted
+        raise ValueError(f"hop + lookahead must be under 30 s (the encoder's window), got {hop + lookahead:g} s")
 
 
 class EmotionStream:
@@ -147,7 +150,7 @@ class EmotionStream:
     def __init__(self, model, extractor=None, *, sampling_rate: int = SAMPLING_RATE, channels: int = 1,
                  pcm_format: str = "s16le", hop: float = HOP, context: float = CONTEXT, lookahead: float = LOOKAHEAD,
                  output_rate: float = 10.0, smoothing: float = 1.0, min_segment: float = 1.0,
-                 settle: float | None = None, silence_db: float = 40.0, logit_adjustment: bool = False,
+                 settle: float | None = None, silence_db: float = 40.0, logit_adjustment: bool | None = None,
                  level_memory: float = 300.0, segment_memory: float = 30.0, max_segments: int = 10000,
                  stream_head: bool | None = None, clip_weight: float = CLIP_WEIGHT):
         settings = dict(hop=hop, context=context, lookahead=lookahead, output_rate=output_rate, smoothing=smoothing,
@@ -182,7 +185,7 @@ class EmotionStream:
             raise ValueError("smoothing and min_segment must be 0 or more seconds")
         self.hop, self.context, self.lookahead = hop, context, lookahead
         self.smoothing, self.min_segment, self.silence_db = smoothing, min_segment, silence_db
-        self.logit_adjustment = logit_adjustment
+        self.logit_adjustment = resolve_logit_adjustment(self.scorer, logit_adjustment)
         self.settle = smoothing / 2 + 2 * min_segment if settle is None else settle
         if self.settle < 0:
             raise ValueError(f"settle must be 0 or more seconds, got {settle}")
@@ -243,6 +246,8 @@ class EmotionStream:
         p, s = np.zeros((0, len(self.labels))), np.zeros(0, dtype=bool)
         if self._received >= MIN_SAMPLES and self._received > self._emitted:
             begin = max(0, (self._received - self._context_n) // ENCODER_FRAME * ENCODER_FRAME)
+            if self._received - begin > MAX_WINDOW:  # rounded down past 30 s: a frame later (still before _emitted)
+                begin += ENCODER_FRAME
             p, s = self._score(begin, self._received, final=True)
         end = max(self._received, self._emitted)
         outputs.append(self._output(start, end, p, s, final=True))

@@ -133,3 +133,48 @@ def test_cli_timeline_and_predict(tiny_model, tmp_path, capsys):
     assert code == 0 and "talk-16000-1.wav" in captured.out and "missing.wav: no such file" in captured.err
     assert cli.main(["timeline", str(tmp_path / "missing.wav"), "--model", str(model_dir)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_saved_logit_adjustment_choice_is_the_default_everywhere(tmp_path, extractor):
+    from conftest import tiny_config
+    from modeling_emotion_whisper import WhisperForEmotionClassification
+    from modeling_emotion_whisper.inference import RunningAdapter
+    from modeling_emotion_whisper.streaming import EmotionStream
+
+    torch.manual_seed(0)
+    prior = [0.4, 0.2, 0.1, 0.05, 0.05, 0.1, 0.0, 0.1]
+    model = WhisperForEmotionClassification(tiny_config(label_prior=prior, apply_logit_adjustment=True)).eval()
+    wave = synth_speech(2.0, seed=3)
+    default, adjusted, raw = (predict_clips(model, extractor, [wave], logit_adjustment=v)[0]["scores"]
+                              for v in (None, True, False))
+    assert default == adjusted and default != raw
+    with torch.no_grad():  # what the pipeline gives: the model's forward with its own config
+        features = extractor(wave, sampling_rate=16000, return_tensors="pt", return_attention_mask=True)
+        logits = model(input_features=features.input_features, attention_mask=features.attention_mask).logits
+    torch.testing.assert_close(torch.tensor([default[n] for n in cli_labels(model)]),
+                               torch.softmax(logits[0].float(), -1), rtol=1e-4, atol=1e-5)
+    path = tmp_path / "a.wav"
+    sf.write(path, wave, 16000)
+    assert timeline(model, extractor, path).segments == timeline(model, extractor, path, logit_adjustment=True).segments
+    width = model.config.d_model  # RunningAdapter needs single-clip statistics
+    model.config.source_feature_mean, model.config.source_feature_std = [0.0] * width, [1.0] * width
+    assert RunningAdapter(model, extractor).logit_adjustment and EmotionStream(model, extractor).logit_adjustment
+    assert not EmotionStream(model, extractor, logit_adjustment=False).logit_adjustment
+
+
+def cli_labels(model):
+    return [model.config.id2label[i] for i in range(len(model.config.id2label))]
+
+
+def test_speech_shorter_than_a_segment_is_not_reported_as_silence(tiny_model, extractor, tmp_path, capsys):
+    short = tmp_path / "short.wav"
+    sf.write(short, synth_speech(0.8, seed=4), 16000)
+    result = timeline(tiny_model, extractor, short)
+    assert result.segments == [] and result.speech.any()
+    message = result.to_dict()["message"]
+    assert "s of speech" in message and "minimum segment" in message
+    assert timeline(tiny_model, extractor, short, min_segment=0.2).segments  # as the message says
+    model_dir = tmp_path / "model"
+    tiny_model.save_pretrained(model_dir)
+    assert cli.main(["timeline", str(short), "--model", str(model_dir)]) == 0
+    assert "minimum segment" in capsys.readouterr().out

@@ -540,3 +540,20 @@ def test_live_without_a_microphone_says_what_to_do(case, monkeypatch, tmp_path, 
     assert "- for PCM on stdin" in err[0]
     assert cli.main(["live", "-", "--realtime", "--model", str(tmp_path / "no-model")]) == 2
     assert "--realtime paces a FILE" in capsys.readouterr().err
+
+
+def test_a_30_s_context_ends_inside_the_encoder_window(pitch_model, onnx_dir):
+    # The last window starts on a 20 ms frame; rounded down, a 30 s context made it up to 319 samples longer than
+    # the encoder's 30 s: torch's extractor cut its end, onnxruntime refused it.
+    from modeling_emotion_whisper.onnx_backend import OnnxScorer
+
+    model, extractor = pitch_model
+    wave = np.tile(known_changes()[0], 3)[: 31 * SR + 250]
+    settings = dict(hop=2.0, context=30.0)
+    expected = frames_of(run_stream(EmotionStream(model, extractor, **settings), pieces(wave, 8000)))
+    got = frames_of(run_stream(EmotionStream(OnnxScorer(onnx_dir), **settings), pieces(wave, 8000)))
+    assert len(expected[1]) == len(got[1]) == int(np.ceil(wave.size / SR * 10))  # every frame to the end
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_allclose(got[0], expected[0], rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="under 30 s"):
+        EmotionStream(model, extractor, hop=20.0, lookahead=10.0, context=30.0)
