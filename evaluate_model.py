@@ -136,6 +136,11 @@ def main(argv=None):
         config.update(source_feature_mean=[float(x) for x in features.mean(0)],
                       source_feature_std=[float(x) for x in features.std(0)])
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        if model.config.feature_standardization != "none":  # its single clips now use these: score it as saved
+            model = WhisperForEmotionClassification.from_pretrained(args.model, dtype=torch.float32).eval()
+            if loaded is not None:
+                model.set_adaptation(loaded)
+            logits, features = predict_logits(model, rows, collator, args.batch_size, return_features=True)
     if args.save_outputs:
         np.savez(out / "outputs.npz", logits=logits, features=features, paths=np.asarray(rows["path"]))
     adaptations = [a.strip() for a in args.adaptation.split(",") if a.strip()] or ["none"]

@@ -350,13 +350,15 @@ def main(argv=None):
         logger.info("stream head: %s", fit)
         Path(training_args.output_dir, "stream_head.json").write_text(json.dumps(fit, indent=1))
 
-    # 7. Evaluate on the validation clips (unseen speakers of the training domains: their feature statistics are
-    # kept in the config for unsupervised adaptation), then save the final model.
+    # 7. Evaluate on the validation clips, then save the final model. A refitted head came with the statistics it
+    # was fitted with (the training clips'); otherwise the validation clips' (unseen speakers of the training domains)
+    # are kept in the config for single clips and unsupervised adaptation.
     final_dir = Path(training_args.output_dir) / "final"
     if is_main:
         metrics = evaluate_model(model, validation, ClipCollator(feature_extractor),
                                  batch_size=training_args.per_device_eval_batch_size,
-                                 store_source_statistics=not head_only,  # a stream head alone leaves them as saved
+                                 # a stream head alone leaves them as saved, a refit stored its own
+                                 store_source_statistics=not head_only and model_args.refit_head == "none",
                                  corpus_labels=label_sets)
     if trainer is not None and model is trainer.model:
         trainer.save_model(str(final_dir))

@@ -25,12 +25,32 @@ sys.path.insert(0, str(REPO))
 VARIANTS = ("plain", "per corpus", "per speaker", "skewed: plain", "per corpus", "per speaker")
 
 
-def single_clip_inputs(x, config):
-    """Features of clips scored alone, as the model standardizes them: with the stored source statistics."""
-    return (x - np.asarray(config.source_feature_mean)) / np.maximum(np.asarray(config.source_feature_std), 1e-5)
+def single_clip_inputs(x, config, statistics=None):
+    """Features of clips scored alone, as the model standardizes them: with the stored source statistics, or with
+    `statistics` (mean, std) instead."""
+    mean, std = statistics or (config.source_feature_mean, config.source_feature_std)
+    return (x - np.asarray(mean)) / np.maximum(np.asarray(std), 1e-5)
 
 
-def target_scores(features, rows, weight, bias, config, names, label_sets, unweighted=None):
+PLAIN_STATISTICS = ("stored", "training", "corpora")
+
+
+def plain_statistics(kind: str, train_features, train_rows):
+    """(mean, std) for single clips: None for the model's stored ones (the pooled validation clips of the training
+    corpora, as train.py step 7 stores them), the training clips pooled as one group (what the refit's "all" level
+    z-scores with), or the mean over training corpora of their means and variances."""
+    if kind == "stored":
+        return None
+    x = np.asarray(train_features, dtype=np.float64)
+    if kind == "training":
+        return x.mean(0), x.std(0)
+    corpora = np.asarray(train_rows["dataset"])
+    means = np.stack([x[corpora == c].mean(0) for c in np.unique(corpora)])
+    variances = np.stack([x[corpora == c].var(0) for c in np.unique(corpora)])
+    return means.mean(0), np.sqrt(variances.mean(0))
+
+
+def target_scores(features, rows, weight, bias, config, names, label_sets, unweighted=None, statistics=None):
     """Micro-F1 (%) of one head on the target, in the six variants of the ablation table (UA appended to
     `unweighted` when given); banning to the target's label set in `label_sets`."""
     unweighted = [] if unweighted is None else unweighted
@@ -41,7 +61,7 @@ def target_scores(features, rows, weight, bias, config, names, label_sets, unwei
     for index in (np.arange(len(rows)), skewed_subset(rows, 0)):
         x, subset = features[index], rows.select(index)
         stats = feature_standardization(x, 0.0, 1.0)
-        inputs = [single_clip_inputs(x, config),
+        inputs = [single_clip_inputs(x, config, statistics),
                   x * np.asarray(stats["feature_scale"]) + np.asarray(stats["feature_shift"]),
                   speaker_standardize(x, subset["speaker"], 0.0, 1.0)]
         for z in inputs:
@@ -94,6 +114,9 @@ def main(argv=None):
     parser.add_argument("--levels", default="", help="Comma-separated groupings the training clips are z-scored "
                         "within and stacked (speaker, corpus, all; train.py --refit_head_levels); default: the "
                         "--refit_head level alone (the per-corpus head), whatever levels the run itself used")
+    parser.add_argument("--plain_statistics", choices=PLAIN_STATISTICS, default="stored",
+                        help="what z-scores a single clip (plain) for the refitted heads: the model's stored source "
+                             "statistics, the training clips pooled, or the mean over training corpora")
     parser.add_argument("--running", action="store_true", help="also score inference.RunningAdapter (clips one at "
                         "a time in random orders, adapted from the 20th on), all clips and skewed")
     args = parser.parse_args(argv)
@@ -147,7 +170,8 @@ def main(argv=None):
         for C in Cs:
             weight, bias, _ = fit_head(train_features, train, config, C=C,
                                        levels=[level for level in args.levels.split(",") if level] or None)
-            table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, label_sets, ua[C]))
+            table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, label_sets, ua[C],
+                                          plain_statistics(args.plain_statistics, train_features, train)))
             if args.running:
                 running[C].append(running_scores(saved["features"], rows, weight, bias, config, names, label_sets))
         print(f"{run.name}: checked against its evaluation; {len(train)} training clips", flush=True)

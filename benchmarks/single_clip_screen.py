@@ -95,7 +95,9 @@ def zscore(x, groups):
 
 
 def group_average_statistics(x, groups):
-    """What a shipped model stores for single clips: the mean over training groups of their means and variances."""
+    """The mean over training groups of their means and variances: the screen's default statistics for a single
+    clip (a model stored its validation clips' pooled statistics until history.md 6f, its training clips' since;
+    --plain_statistics)."""
     means = np.stack([x[groups == g].mean(0) for g in np.unique(groups)])
     variances = np.stack([x[groups == g].var(0) for g in np.unique(groups)])
     return means.mean(0), np.sqrt(variances.mean(0)) + 1e-5
@@ -141,6 +143,11 @@ def main(argv=None):
     parser.add_argument("--shrink", type=float, nargs="*", default=[],
                         help="also screen the stacked head with each single target clip's speaker mean predicted "
                              "from the clip and subtracted, at these ridge ratios (one variant per ratio)")
+    parser.add_argument("--plain_statistics", choices=("groups", "training", "validation"), default="groups",
+                        help="what z-scores a single target clip (plain): the mean over training corpora of their "
+                             "means and variances (groups), the training corpora's clips pooled (training: what the "
+                             "refit's 'all' level fits on and, since history.md 6f, what a refitted model stores), "
+                             "or their validation speakers' clips pooled (validation: what models stored before)")
     parser.add_argument("--variants", default="",
                         help="comma-separated 'pooling/standardized' variants to run (default: all)")
     args = parser.parse_args(argv)
@@ -161,6 +168,7 @@ def main(argv=None):
         print(f"features of {len(rows)} clips in {time.time() - started:.0f} s", flush=True)
     labels, datasets, speakers = (np.asarray(rows[c]) for c in ("label", "dataset", "speaker"))
     n = len(labels)
+    validation_split = np.arange(n) >= len(data["train"])
     inputs = {
         ("mean", "source"): mean.reshape(n, -1),
         ("mean", "utterance"): utterance_normalize(mean).reshape(n, -1),
@@ -181,6 +189,9 @@ def main(argv=None):
         for target in corpora:
             train, test = datasets != target, datasets == target
             source_mean, source_std = group_average_statistics(x[train], datasets[train])
+            if args.plain_statistics != "groups":
+                pooled = x[train & validation_split] if args.plain_statistics == "validation" else x[train]
+                source_mean, source_std = pooled.mean(0), pooled.std(0) + 1e-5
             basis = None
             if "NAP" in variant:
                 basis = nuisance_basis((x[train] - source_mean) / source_std, speakers[train], int(variant.split("NAP")[-1]))

@@ -88,7 +88,7 @@ def probe_layout(model, level: str, keep_frame_head: bool = True):
     """The same encoder (a copy) with new heads that read every hidden state side by side, standardized per `level`
     ("speaker" or "corpus"): the layout `refit_head` fits. With `keep_frame_head` (the head was trained), the emotion
     head becomes the frame head if it read the final output unstandardized, and a frame head already there stays;
-    otherwise frames are scored by the refitted head. Source statistics are measured again afterwards."""
+    otherwise frames are scored by the refitted head. `refit_head` stores the source statistics again."""
     config = copy.deepcopy(model.config)
     frames_from = per_frame_head(model)
     keeps_frames = keep_frame_head and frames_from is not None
@@ -107,7 +107,11 @@ def probe_layout(model, level: str, keep_frame_head: bool = True):
 def refit_head(model, rows, collator, C: float = 0.5, max_iter: int = 300, batch_size: int = 8,
                bf16: bool = False, levels=None) -> dict:
     """Steps 1 to 4 above on `rows` (the training clips: columns path, duration, label, dataset, domain); changes the
-    model's emotion head in place. Returns a summary for the run's log."""
+    model's emotion head in place, and stores the training clips' pooled mean and std as the statistics a single
+    clip is z-scored with (config.source_feature_mean/std): the statistics the "all" level fits the head on, from
+    the clips the head was fitted on. (They were once those of the validation clips, measured after the fit: other
+    speakers in another corpus mix than the head saw; on nEMO held out that cost 3.6 points of single-clip
+    micro-F1, docs/history.md 6f.) Returns a summary for the run's log."""
     level = model.config.feature_standardization
     if level == "none":
         raise ValueError("refitting the head needs feature_standardization 'speaker' or 'corpus' (the probe's "
@@ -120,6 +124,9 @@ def refit_head(model, rows, collator, C: float = 0.5, max_iter: int = 300, batch
     with torch.no_grad():
         head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
         head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
+    features = np.asarray(features, dtype=np.float64)
+    model.config.source_feature_mean = [float(v) for v in features.mean(0)]
+    model.config.source_feature_std = [float(v) for v in features.std(0)]
     return {**summary, "feature_seconds": round(extracted - started, 1), "fit_seconds": round(time.time() - extracted, 1)}
 
 

@@ -93,6 +93,9 @@ def test_probe_model_from_train_py_without_fine_tuning(setup):  # noqa: F811
     # The saved head is the probe fitted on the saved encoder's features: refit it by hand and compare.
     collator = ClipCollator(WhisperFeatureExtractor(feature_size=80, return_attention_mask=True))
     features = pooled_features(model, rows, collator)
+    # a single clip is z-scored with the statistics of the clips the head was fitted on, not the validation clips'
+    np.testing.assert_allclose(config["source_feature_mean"], features.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(config["source_feature_std"], features.std(0), rtol=1e-4, atol=1e-5)
     groups, _ = training_groups(rows, "speaker", model.config.num_domains)
     weight, bias = fit_logistic_regression(speaker_standardize(features.astype(np.float64), groups, 0.0, 1.0),
                                            np.asarray(rows["label"]), model.config.num_labels)

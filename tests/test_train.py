@@ -395,3 +395,17 @@ def test_training_with_standardization_per_speaker_and_a_head_learning_rate(setu
     assert saved["feature_standardization"] == "speaker" and len(saved["source_feature_std"]) == 32
     clips = sorted(str(p) for p in (setup / "savee").rglob("*.wav"))[:24]
     assert cli.main(["predict", *clips, "--model", str(out / "final"), "--adapt-to-inputs"]) == 0
+    # evaluate_model.py --save_source_statistics reports the model it saves: single clips with the new statistics
+    import shutil
+
+    import evaluate_model
+
+    copy = setup / "standardized-copy"
+    shutil.copytree(out / "final", copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["source_feature_mean"] = [m + 3.0 for m in config["source_feature_mean"]]  # far from any clip's
+    (copy / "config.json").write_text(json.dumps(config))
+    args = ["--model", str(copy), "--dataset_path", str(setup / "data"), "--split", "validation"]
+    stored = evaluate_model.main([*args, "--save_source_statistics", "--out", str(setup / "e1")])
+    again = evaluate_model.main([*args, "--out", str(setup / "e2")])
+    assert stored["overall"] == again["overall"]
