@@ -32,15 +32,17 @@ def single_clip_inputs(x, config, statistics=None):
     return (x - np.asarray(mean)) / np.maximum(np.asarray(std), 1e-5)
 
 
-PLAIN_STATISTICS = ("stored", "training", "corpora")
+PLAIN_STATISTICS = ("stored", "training", "corpora", "validation")
 
 
-def plain_statistics(kind: str, train_features, train_rows):
-    """(mean, std) for single clips: None for the model's stored ones (the pooled validation clips of the training
-    corpora, as train.py step 7 stores them), the training clips pooled as one group (what the refit's "all" level
-    z-scores with), or the mean over training corpora of their means and variances."""
+def plain_statistics(kind: str, train_features, train_rows, validation_features=None):
+    """(mean, std) for single clips: None for the model's stored ones, the training clips pooled as one group (what
+    the refit's "all" level z-scores with, and what train.py stores since docs/history.md 6f), the mean over
+    training corpora of their means and variances, or the run's validation clips pooled (what it stored before)."""
     if kind == "stored":
         return None
+    if kind == "validation":
+        return validation_features.mean(0), validation_features.std(0)
     x = np.asarray(train_features, dtype=np.float64)
     if kind == "training":
         return x.mean(0), x.std(0)
@@ -107,6 +109,19 @@ def running_scores(features, rows, weight, bias, config, names, label_sets, min_
     return out
 
 
+def validation_rows(data, resolved):
+    """The validation clips train.py scored in step 7 (load_splits' filter, then --max_eval_clips drawn with the
+    run's seed)."""
+    corpora = set((resolved["data"].get("eval_corpora") or "").split(",")) - {""}
+    rows = data["validation"]
+    if corpora:
+        rows = rows.filter(lambda d: d in corpora, input_columns="dataset")
+    limit = resolved["data"].get("max_eval_clips")
+    if limit and len(rows) > limit:
+        rows = rows.shuffle(seed=resolved["training"]["seed"]).select(range(limit))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="runs/generalization/TARGET-NAME folders (refit, --save_outputs)")
@@ -116,7 +131,8 @@ def main(argv=None):
                         "--refit_head level alone (the per-corpus head), whatever levels the run itself used")
     parser.add_argument("--plain_statistics", choices=PLAIN_STATISTICS, default="stored",
                         help="what z-scores a single clip (plain) for the refitted heads: the model's stored source "
-                             "statistics, the training clips pooled, or the mean over training corpora")
+                             "statistics, the training clips pooled, the mean over training corpora, or the run's "
+                             "validation clips pooled (what train.py stored before docs/history.md 6f)")
     parser.add_argument("--running", action="store_true", help="also score inference.RunningAdapter (clips one at "
                         "a time in random orders, adapted from the 20th on), all clips and skewed")
     args = parser.parse_args(argv)
@@ -151,6 +167,18 @@ def main(argv=None):
             collator = ClipCollator(WhisperFeatureExtractor(feature_size=config.num_mel_bins, return_attention_mask=True))
             train_features = pooled_features(model, train, collator, bf16=True, desc=f"{run.name}: training clips")
             np.savez(cache, train=train_features)
+        validation_features = None
+        if args.plain_statistics == "validation":  # the clips train.py step 7 scored, as it drew them (fp32)
+            validation = validation_rows(data, resolved)
+            cache = run / "validation_features.npz"
+            if cache.exists():
+                validation_features = np.load(cache)["validation"].astype(np.float64)
+            else:
+                collator = ClipCollator(WhisperFeatureExtractor(feature_size=config.num_mel_bins,
+                                                                return_attention_mask=True))
+                validation_features = pooled_features(model, validation, collator, desc=f"{run.name}: validation")
+                np.savez(cache, validation=validation_features)
+                validation_features = validation_features.astype(np.float64)
         saved = np.load(run / "eval" / "outputs.npz")
         every = concatenate_datasets([data["train"], data["validation"]])
         where = {path: i for i, path in enumerate(every["path"])}
@@ -171,7 +199,8 @@ def main(argv=None):
             weight, bias, _ = fit_head(train_features, train, config, C=C,
                                        levels=[level for level in args.levels.split(",") if level] or None)
             table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, label_sets, ua[C],
-                                          plain_statistics(args.plain_statistics, train_features, train)))
+                                          plain_statistics(args.plain_statistics, train_features, train,
+                                                           validation_features)))
             if args.running:
                 running[C].append(running_scores(saved["features"], rows, weight, bias, config, names, label_sets))
         print(f"{run.name}: checked against its evaluation; {len(train)} training clips", flush=True)
