@@ -133,6 +133,10 @@ def main(argv=None):
                         help="what z-scores a single clip (plain) for the refitted heads: the model's stored source "
                              "statistics, the training clips pooled, the mean over training corpora, or the run's "
                              "validation clips pooled (what train.py stored before docs/history.md 6f)")
+    parser.add_argument("--own_head", action="store_true",
+                        help="score each run's own head instead of refitting one per C (with --plain_statistics: "
+                             "the same head under other single-clip statistics; no training features unless the "
+                             "statistics need them)")
     parser.add_argument("--running", action="store_true", help="also score inference.RunningAdapter (clips one at "
                         "a time in random orders, adapted from the 20th on), all clips and skewed")
     args = parser.parse_args(argv)
@@ -148,7 +152,7 @@ def main(argv=None):
     from modeling_emotion_whisper.head_fit import fit_head
     from modeling_emotion_whisper.packing import ClipCollator
 
-    Cs = [float(c) for c in args.C.split(",")]
+    Cs = ["own"] if args.own_head else [float(c) for c in args.C.split(",")]
     table, ua, running = {C: [] for C in Cs}, {C: [] for C in Cs}, {C: [] for C in Cs}
     for run in map(Path, args.runs):
         resolved = json.loads((run / "run_config.json").read_text())
@@ -161,7 +165,10 @@ def main(argv=None):
         if len(train) != fitted["clips"]:
             raise SystemExit(f"{run}: {len(train)} training clips here, the refit had {fitted['clips']}")
         cache = run / "head_features.npz"
-        if cache.exists():
+        train_features = None
+        if args.own_head and args.plain_statistics in ("stored", "validation"):
+            pass  # neither a refit nor these statistics read the training clips
+        elif cache.exists():
             train_features = np.load(cache)["train"]
         else:
             collator = ClipCollator(WhisperFeatureExtractor(feature_size=config.num_mel_bins, return_attention_mask=True))
@@ -196,8 +203,11 @@ def main(argv=None):
         if not np.allclose(own, recorded, atol=0.01):
             raise SystemExit(f"{run}: offline scoring {np.round(own, 2)} differs from its evaluation {recorded}")
         for C in Cs:
-            weight, bias, _ = fit_head(train_features, train, config, C=C,
-                                       levels=[level for level in args.levels.split(",") if level] or None)
+            if C == "own":
+                weight, bias = model.emotion_head.weight.detach().numpy(), model.emotion_head.bias.detach().numpy()
+            else:
+                weight, bias, _ = fit_head(train_features, train, config, C=C,
+                                           levels=[level for level in args.levels.split(",") if level] or None)
             table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, label_sets, ua[C],
                                           plain_statistics(args.plain_statistics, train_features, train,
                                                            validation_features)))
@@ -209,24 +219,24 @@ def main(argv=None):
     print("\nMicro-F1, mean over " + ", ".join(targets) + " (the refit head fitted with each C)\n")
     print("| C | " + " | ".join(VARIANTS) + " |\n|" + "---|" * (len(VARIANTS) + 1))
     for C in Cs:
-        print(f"| {C:g} | " + " | ".join(f"{m:.2f}" for m in np.mean(table[C], axis=0)) + " |")
+        print(f"| {C} | " + " | ".join(f"{m:.2f}" for m in np.mean(table[C], axis=0)) + " |")
     print("\nUA, the same means\n")
     print("| C | " + " | ".join(VARIANTS) + " |\n|" + "---|" * (len(VARIANTS) + 1))
     for C in Cs:
-        print(f"| {C:g} | " + " | ".join(f"{m:.2f}" for m in np.mean(np.reshape(ua[C], (len(targets), -1)), axis=0))
+        print(f"| {C} | " + " | ".join(f"{m:.2f}" for m in np.mean(np.reshape(ua[C], (len(targets), -1)), axis=0))
               + " |")
     if args.running:
         print("\nRunningAdapter (clips one at a time, random order, mean of 5 orders), micro-F1: all clips / skewed\n")
         for C in Cs:
-            print(f"- C {C:g}: mean " + " / ".join(f"{m:.2f}" for m in np.mean(running[C], axis=0)) + "; "
+            print(f"- C {C}: mean " + " / ".join(f"{m:.2f}" for m in np.mean(running[C], axis=0)) + "; "
                   + "; ".join(f"{t} {a:.1f} / {b:.1f}" for t, (a, b) in zip(targets, running[C])))
     print("\nPer target (plain / per corpus / per speaker; skewed the same):\n")
     for C in Cs:
         cells = [f"{t} " + " / ".join(f"{v:.1f}" for v in s[:3]) + "; " + " / ".join(f"{v:.1f}" for v in s[3:])
                  for t, s in zip(targets, table[C])]
-        print(f"- C {C:g}: " + "; ".join(cells))
+        print(f"- C {C}: " + "; ".join(cells))
         if any(s[4] < s[3] for s in table[C]):  # the condition on the default adaptation (per corpus)
-            print(f"  C {C:g}: per corpus below plain on a skewed target: "
+            print(f"  C {C}: per corpus below plain on a skewed target: "
                   + ", ".join(t for t, s in zip(targets, table[C]) if s[4] < s[3]))
 
 
