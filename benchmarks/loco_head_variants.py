@@ -52,9 +52,11 @@ def plain_statistics(kind: str, train_features, train_rows, validation_features=
     return means.mean(0), np.sqrt(variances.mean(0))
 
 
-def target_scores(features, rows, weight, bias, config, names, label_sets, unweighted=None, statistics=None):
+def target_scores(features, rows, weight, bias, config, names, label_sets, unweighted=None, statistics=None,
+                  adjust=True):
     """Micro-F1 (%) of one head on the target, in the six variants of the ablation table (UA appended to
-    `unweighted` when given); banning to the target's label set in `label_sets`."""
+    `unweighted` when given); banning to the target's label set in `label_sets`; logit adjustment by the training
+    prior unless `adjust` is false."""
     unweighted = [] if unweighted is None else unweighted
     from modeling_emotion_whisper.adaptation import feature_standardization, speaker_standardize
     from modeling_emotion_whisper.evaluation import score, skewed_subset
@@ -67,8 +69,8 @@ def target_scores(features, rows, weight, bias, config, names, label_sets, unwei
                   x * np.asarray(stats["feature_scale"]) + np.asarray(stats["feature_shift"]),
                   speaker_standardize(x, subset["speaker"], 0.0, 1.0)]
         for z in inputs:
-            result = score(z @ weight.T + bias, subset, names, config.label_prior, config.logit_adjustment_tau,
-                           corpus_labels=label_sets)
+            result = score(z @ weight.T + bias, subset, names, config.label_prior if adjust else None,
+                           config.logit_adjustment_tau, corpus_labels=label_sets)
             out.append(100 * result["overall"]["micro_f1"])
             unweighted.append(100 * result["overall"]["ua"])
     return out
@@ -137,9 +139,14 @@ def main(argv=None):
                         help="score each run's own head instead of refitting one per C (with --plain_statistics: "
                              "the same head under other single-clip statistics; no training features unless the "
                              "statistics need them)")
+    parser.add_argument("--no_logit_adjustment", action="store_true",
+                        help="score the heads without logit adjustment (the run's own evaluation, checked first, "
+                             "has it)")
     parser.add_argument("--running", action="store_true", help="also score inference.RunningAdapter (clips one at "
                         "a time in random orders, adapted from the 20th on), all clips and skewed")
     args = parser.parse_args(argv)
+    if args.running and args.no_logit_adjustment:
+        parser.error("--running scores with logit adjustment only; leave out --no_logit_adjustment")
 
     import torch
     from datasets import concatenate_datasets, load_from_disk
@@ -210,7 +217,7 @@ def main(argv=None):
                                            levels=[level for level in args.levels.split(",") if level] or None)
             table[C].append(target_scores(saved["features"], rows, weight, bias, config, names, label_sets, ua[C],
                                           plain_statistics(args.plain_statistics, train_features, train,
-                                                           validation_features)))
+                                                           validation_features), not args.no_logit_adjustment))
             if args.running:
                 running[C].append(running_scores(saved["features"], rows, weight, bias, config, names, label_sets))
         print(f"{run.name}: checked against its evaluation; {len(train)} training clips", flush=True)

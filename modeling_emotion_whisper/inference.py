@@ -460,9 +460,19 @@ def smooth_frames(probabilities, speech, frame_rate: float, smoothing: float = 1
     return probs
 
 
-# No speech: a frame more than `silence_db` below the recording's loud level (this percentile of its frame levels),
-# or below an absolute floor (digital silence, a muted microphone).
-LOUD_PERCENTILE, SILENCE_FLOOR_DB = 95, -70.0
+# No speech: a frame more than `silence_db` below the recording's loud level, or below an absolute floor (digital
+# silence, a muted microphone). The loud level is the 95th percentile of the levels of the frames within `silence_db`
+# of the loudest half second: the percentile ignores a click or a bang, and background, however much of the recording
+# it fills, does not count (over all frames, 2 s of speech in a minute of noise made the noise the "loud" level).
+LOUD_PERCENTILE, LOUD_SECONDS, SILENCE_FLOOR_DB = 95, 0.5, -70.0
+
+
+def loud_level(levels, frame_rate: float, silence_db: float) -> float:
+    """A recording's loud level (dB) from its frame levels at `frame_rate` frames per second (see above)."""
+    levels = np.asarray(levels, dtype=np.float64)
+    loudest = min(levels.size, max(1, int(round(LOUD_SECONDS * frame_rate))))
+    top = np.partition(levels, levels.size - loudest)[levels.size - loudest]  # the loudest half second's quietest
+    return float(np.percentile(levels[levels > top - silence_db], LOUD_PERCENTILE))
 
 
 def frame_energy(wave: np.ndarray, n: int) -> np.ndarray:
@@ -473,7 +483,7 @@ def frame_energy(wave: np.ndarray, n: int) -> np.ndarray:
 
 
 def speech_frames(energy: np.ndarray, loud: float, silence_db: float) -> np.ndarray:
-    """Which frames are speech, given the recording's loud level (`np.percentile(levels, LOUD_PERCENTILE)`)."""
+    """Which frames are speech, given the recording's loud level (`loud_level`)."""
     return (energy > loud - silence_db) & (energy > SILENCE_FLOOR_DB)
 
 
@@ -643,9 +653,9 @@ def timeline(model, extractor, path, window: float = 30.0, stride: float = 20.0,
     if not out_p:
         raise AudioError(f"{path}: nothing to score after decoding; check the file")
     probabilities, energy = np.concatenate(out_p), np.concatenate(out_e)
-    speech = speech_frames(energy, np.percentile(energy, LOUD_PERCENTILE), silence_db)
-    probabilities[~speech] = np.nan
     frame_rate = FRAME_RATE / step
+    speech = speech_frames(energy, loud_level(energy, frame_rate, silence_db), silence_db)
+    probabilities[~speech] = np.nan
     result = Timeline(names, frame_rate, probabilities, speech, duration=frames_total / rate)
     result.segments = segments_from_frames(probabilities, speech, frame_rate, names, smoothing, min_segment)
     return result

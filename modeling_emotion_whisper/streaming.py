@@ -25,7 +25,7 @@ timelines with the frame head. Each window's clip logits (the clip head on the p
 pooled into its frames' with weight `clip_weight` (inference.pool_with_clip): a frame heard with nothing after it is
 weak evidence, the few seconds before it are an utterance's worth.
 
-No speech: `timeline`'s rule (`inference.speech_frames`), with the recording's loud level taken over the last
+No speech: `timeline`'s rule (`inference.speech_frames`, `inference.loud_level`), with the loud level taken over the last
 `level_memory` s heard so far instead of over the whole recording.
 
 Segments: `inference.segments_from_frames`, the timeline's smoothing and minimum-segment rule, re-run after each hop on
@@ -49,8 +49,8 @@ import numpy as np
 import soxr
 
 from .audio import MIN_SAMPLES, SAMPLING_RATE, AudioError
-from .inference import (FRAME_RATE, LOUD_PERCENTILE, Segment, as_scorer, check_clip_weight, frame_energy,
-                        resolve_logit_adjustment, segments_from_frames, smooth_frames, speech_frames)
+from .inference import (FRAME_RATE, Segment, as_scorer, check_clip_weight, frame_energy,
+                        loud_level, resolve_logit_adjustment, segments_from_frames, smooth_frames, speech_frames)
 from .mel import scores
 
 ENCODER_FRAME = SAMPLING_RATE // FRAME_RATE  # samples per encoder frame (20 ms)
@@ -286,6 +286,9 @@ class EmotionStream:
             array = np.frombuffer(data[:usable], dtype=dtype).reshape(-1, self.channels)
             partial = data[usable:]
         else:
+            if partial:  # the array's samples would land before those bytes' sample, which has yet to be completed
+                raise AudioError(f"the bytes fed so far end {len(partial)} byte(s) into a sample frame: feed the rest "
+                                 "of that frame's bytes before an array, or feed one kind of chunk")
             array = np.asarray(chunk)
             scale = 2.0 ** (8 * array.dtype.itemsize - 1) if array.dtype.kind == "i" else None
             if array.dtype.kind not in "if":
@@ -360,7 +363,7 @@ class EmotionStream:
             levels.append(energy[whole:].max(keepdims=True))
         p, level = np.concatenate(rows), np.concatenate(levels)
         self._levels.extend(level.tolist())
-        speech = speech_frames(level, np.percentile(np.fromiter(self._levels, float), LOUD_PERCENTILE),
+        speech = speech_frames(level, loud_level(np.fromiter(self._levels, float), self.frame_rate, self.silence_db),
                                self.silence_db)
         p[~speech] = np.nan
         self._emitted = self._received if final else upto

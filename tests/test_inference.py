@@ -9,7 +9,7 @@ from transformers import WhisperFeatureExtractor
 from conftest import synth_speech
 from modeling_emotion_whisper import cli
 from modeling_emotion_whisper.audio import AudioError
-from modeling_emotion_whisper.inference import predict_clips, segments_from_frames, timeline
+from modeling_emotion_whisper.inference import loud_level, predict_clips, segments_from_frames, timeline
 
 
 @pytest.fixture
@@ -178,3 +178,40 @@ def test_speech_shorter_than_a_segment_is_not_reported_as_silence(tiny_model, ex
     tiny_model.save_pretrained(model_dir)
     assert cli.main(["timeline", str(short), "--model", str(model_dir)]) == 0
     assert "minimum segment" in capsys.readouterr().out
+
+
+def little_speech_in_noise(seconds=60.0, at=30.0, speech_seconds=2.0, noise_db=-66.0, sr=16000):
+    """`speech_seconds` of speech at `at` s in a recording of steady noise at `noise_db` dB (above the -70 dB floor)."""
+    wave = (10 ** (noise_db / 20) * np.random.default_rng(7).standard_normal(int(seconds * sr))).astype(np.float32)
+    start = int(at * sr)
+    part = synth_speech(speech_seconds, seed=5)
+    wave[start : start + part.size] += part
+    return wave
+
+
+def test_loud_level_ignores_background_and_bangs():
+    """2 s of speech in 58 s of noise: the loud level is the speech's, not the noise's (as the 95th percentile of all
+    frames was); speech with pauses: about that percentile; a 0.2 s bang at full scale does not move it."""
+    rate, noise, voice = 10.0, -66.0, -20.0
+    levels = np.full(600, noise)
+    levels[300:320] = voice
+    assert loud_level(levels, rate, 40.0) == voice
+    assert np.percentile(levels, 95) == noise  # the old rule: every noise frame within 40 dB of "loud"
+    rng = np.random.default_rng(0)
+    speechy = rng.normal(-25.0, 5.0, 600)
+    assert abs(loud_level(speechy, rate, 40.0) - np.percentile(speechy, 95)) < 0.01
+    pauses = np.where(rng.random(600) < 0.3, -90.0, speechy)
+    assert abs(loud_level(pauses, rate, 40.0) - np.percentile(speechy[pauses > -90], 95)) < 0.01
+    speechy[100:102] = 0.0  # 0.2 s at full scale
+    assert abs(loud_level(speechy, rate, 40.0) - np.percentile(speechy, 95)) < 0.5
+
+
+def test_timeline_finds_little_speech_in_long_noise(tiny_model, extractor, tmp_path):
+    path = tmp_path / "noise.wav"
+    sf.write(path, little_speech_in_noise(), 16000)
+    result = timeline(tiny_model, extractor, path)
+    times = np.arange(len(result.speech)) / result.frame_rate
+    inside = (times >= 30.0) & (times < 32.0)
+    assert result.speech[inside].mean() > 0.8
+    assert not result.speech[(times < 29.9) | (times >= 32.1)].any()
+    assert result.segments and all(29.9 <= s.start and s.end <= 32.1 for s in result.segments)

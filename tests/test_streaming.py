@@ -354,6 +354,11 @@ def test_nan_or_inf_is_refused_and_the_stream_goes_on(pitch_model):
     with pytest.raises(AudioError, match=r"audio at 0\.000 s: NaN or infinite"):
         floats.feed(np.array([np.inf, 0.1], "<f4").tobytes()[:6])
     assert floats.buffer_sizes()["partial_bytes"] == 0  # the refused chunk left nothing behind
+    floats.feed(np.array([0.1, 0.2], "<f4").tobytes()[:6])  # a sample and a half: the half waits for its bytes
+    with pytest.raises(AudioError, match="end 2 byte.s. into a sample frame: feed the rest"):
+        floats.feed(np.zeros(4, np.float32))  # would have come before the completed sample
+    assert floats.buffer_sizes()["partial_bytes"] == 2 and not floats.feed(np.array([0.2], "<f4").tobytes()[2:])
+    assert floats.buffer_sizes()["partial_bytes"] == 0 and floats.duration == 2 / SR
     outputs += run_stream(stream, [wave[SR:]])
     torch.testing.assert_close(torch.from_numpy(frames_of(outputs)[0]), torch.from_numpy(frames_of(expected)[0]),
                                equal_nan=True)
@@ -386,6 +391,21 @@ def test_silence_is_no_speech(pitch_model):
     empty = EmotionStream(model, extractor)
     (last,) = empty.finish()
     assert (last.end, last.label, empty.segments) == (0.0, None, [])
+
+
+def test_little_speech_in_long_noise_is_found(pitch_model):
+    """60 s of noise at -66 dB (above the floor) with 2 s of speech at 30 s: the stream's loud level is the speech's
+    once it is heard, so the noise after it is no speech (the 95th percentile alone made every frame speech). The
+    noise before it is the loudest thing heard until then, and a stream cannot wait for what comes."""
+    model, extractor = pitch_model
+    wave = (10 ** (-66 / 20) * np.random.default_rng(7).standard_normal(60 * SR)).astype(np.float32)
+    wave[30 * SR : 32 * SR] += speech("fear", 2, 3)
+    stream = EmotionStream(model, extractor, level_memory=60.0)
+    probabilities, is_speech = frames_of(run_stream(stream, pieces(wave, SR // 2)))
+    times = np.arange(len(is_speech)) / stream.frame_rate
+    assert is_speech[(times >= 30.0) & (times < 32.0)].mean() > 0.8
+    assert not is_speech[times >= 32.1].any()
+    assert stream.segments and stream.segments[-1].end <= 32.5
 
 
 def test_memory_stays_flat(pitch_model):
