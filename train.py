@@ -67,6 +67,10 @@ class ModelArguments:
     head_learning_rate: float = field(default=0.0, metadata={
         "help": "Peak learning rate of the heads and layer weights (0: --learning_rate, as for the encoder)."})
     logit_adjustment_tau: float = field(default=1.0, metadata={"help": "tau of the saved logit adjustment."})
+    apply_logit_adjustment: bool = field(default=True, metadata={
+        "help": "The saved model adjusts its logits by the training label prior unless told otherwise (pipeline, "
+                "predict, timeline, live), as every evaluation here scores it (evaluate_model.py, the leave-one-"
+                "corpus-out and temporal benchmarks); false: raw logits by default."})
     refit_head: str = field(default="none", metadata={
         "help": "'speaker' or 'corpus': after training (or instead of it, with --num_epochs 0), the heads read every "
                 "hidden state side by side, z-scored within each speaker or corpus, and the emotion head is refitted "
@@ -197,6 +201,7 @@ def build_model(model_args, train, num_domains, draw_weights=None, as_saved: boo
                     domain_attribute=model_args.domain_attribute, domain_confusion=model_args.domain_confusion,
                     standardization_momentum=model_args.standardization_momentum,
                     logit_adjustment_tau=model_args.logit_adjustment_tau,
+                    apply_logit_adjustment=model_args.apply_logit_adjustment,
                     # measured again on the validation clips after training (step 7), for the model as it ends up
                     source_feature_mean=None, source_feature_std=None,
                     # fitted to the encoder as saved, which this run changes; not built, so no unused parameters

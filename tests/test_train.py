@@ -106,6 +106,7 @@ def test_a_validation_subset_is_judged_on_the_corpus_emotions(setup):
     import train
     from modeling_emotion_whisper import WhisperForEmotionClassification
     from modeling_emotion_whisper.batch import predict_logits
+    from modeling_emotion_whisper.inference import predict_clips
     from modeling_emotion_whisper.metrics import evaluate_logits
     from modeling_emotion_whisper.packing import ClipCollator
 
@@ -124,6 +125,13 @@ def test_a_validation_subset_is_judged_on_the_corpus_emotions(setup):
                                model.config.label_prior, model.config.logit_adjustment_tau)
     assert evaluation["per_corpus"]["savee"]["confusion_matrix"] == expected["confusion_matrix"]
     assert evaluation["label_sets"] == {"savee": savee}
+    # what a user gets by default (pipeline, predict, timeline) is what the evaluation scored: adjusted logits
+    assert model.config.apply_logit_adjustment
+    extractor = WhisperFeatureExtractor(feature_size=80)
+    default = predict_clips(model, extractor, list(clips["path"][:2]), return_raw=True)
+    raw = predict_clips(model, extractor, list(clips["path"][:2]), return_raw=True, logit_adjustment=False)
+    torch.testing.assert_close(torch.tensor(np.stack([r["logits"] for r in default])),
+                               model.adjust_logits(torch.tensor(np.stack([r["logits"] for r in raw]))))
 
 
 def test_two_process_cpu_launch(setup):
