@@ -162,6 +162,9 @@ def main():
                         help="recordings of one speaker and one emotion instead of emotion changes")
     parser.add_argument("--adapt_to_recording", action="store_true",
                         help="standardize each recording's features on its own 2 s chunks (labels unused)")
+    parser.add_argument("--no_logit_adjustment", action="store_true",
+                        help="raw frame logits (the default of a model saved with apply_logit_adjustment false) "
+                             "instead of the adjusted ones this benchmark has always scored")
     args = parser.parse_args()
     from datasets import load_from_disk
 
@@ -192,7 +195,7 @@ def main():
                 if args.adapt_to_recording:
                     model.set_adaptation(recording_adaptation(model, extractor, np.concatenate(waves)))
                 result = timeline(model, extractor, path, output_rate=RATE, smoothing=args.smoothing,
-                                  min_segment=args.min_segment, logit_adjustment=True)
+                                  min_segment=args.min_segment, logit_adjustment=not args.no_logit_adjustment)
                 model.set_adaptation(None)
                 scores.append(evaluate_one(result, reference, allowed, args.smoothing, args.min_segment))
                 durations.append(t)
@@ -207,7 +210,7 @@ def main():
     keys = ["concatenations", "seconds", "frame accuracy", "segment micro-F1", "change-point F1 (0.5 s)", "EDER"]
     print(f"model {args.model or 'checkpoints/emotion-whisper-base'}, {args.dataset_path}[{args.split}], "
           f"{'single-emotion recordings' if args.single_emotion else 'emotion changes'}, "
-          f"{'standardized on each recording' if args.adapt_to_recording else 'plain'}, seed {args.seed}, smoothing {args.smoothing} s, minimum segment {args.min_segment} s, logit adjustment on, "
+          f"{'standardized on each recording' if args.adapt_to_recording else 'plain'}, seed {args.seed}, smoothing {args.smoothing} s, minimum segment {args.min_segment} s, logit adjustment {'off' if args.no_logit_adjustment else 'on'}, "
           "labels banned per corpus; percentages (EDER: lower is better)\n")
     print("| corpus | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
     for corpus, row in table.items():

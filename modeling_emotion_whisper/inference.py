@@ -470,6 +470,8 @@ LOUD_PERCENTILE, LOUD_SECONDS, SILENCE_FLOOR_DB = 95, 0.5, -70.0
 def loud_level(levels, frame_rate: float, silence_db: float) -> float:
     """A recording's loud level (dB) from its frame levels at `frame_rate` frames per second (see above)."""
     levels = np.asarray(levels, dtype=np.float64)
+    if levels.size == 0:  # nothing heard yet: no frame to call speech either
+        return float("nan")
     loudest = min(levels.size, max(1, int(round(LOUD_SECONDS * frame_rate))))
     top = np.partition(levels, levels.size - loudest)[levels.size - loudest]  # the loudest half second's quietest
     return float(np.percentile(levels[levels > top - silence_db], LOUD_PERCENTILE))

@@ -204,6 +204,7 @@ def test_loud_level_ignores_background_and_bangs():
     assert abs(loud_level(pauses, rate, 40.0) - np.percentile(speechy[pauses > -90], 95)) < 0.01
     speechy[100:102] = 0.0  # 0.2 s at full scale
     assert abs(loud_level(speechy, rate, 40.0) - np.percentile(speechy, 95)) < 0.5
+    assert np.isnan(loud_level([], rate, 40.0)) and loud_level([-30.0], rate, 40.0) == -30.0
 
 
 def test_timeline_finds_little_speech_in_long_noise(tiny_model, extractor, tmp_path):

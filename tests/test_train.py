@@ -125,7 +125,12 @@ def test_a_validation_subset_is_judged_on_the_corpus_emotions(setup):
                                model.config.label_prior, model.config.logit_adjustment_tau)
     assert evaluation["per_corpus"]["savee"]["confusion_matrix"] == expected["confusion_matrix"]
     assert evaluation["label_sets"] == {"savee": savee}
-    # what a user gets by default (pipeline, predict, timeline) is what the evaluation scored: adjusted logits
+    # the saved default (pipeline, predict, timeline): raw logits, unless the run asks for the adjustment
+    assert not model.config.apply_logit_adjustment
+    out = setup / "adjusted"
+    train.main([str(setup / "tiny.yaml"), "--output_dir", str(out), "--max_steps", "1", "--save_steps", "100",
+                "--max_eval_clips", "4", "--apply_logit_adjustment", "true"])
+    model = WhisperForEmotionClassification.from_pretrained(out / "final").eval()
     assert model.config.apply_logit_adjustment
     extractor = WhisperFeatureExtractor(feature_size=80)
     default = predict_clips(model, extractor, list(clips["path"][:2]), return_raw=True)
