@@ -24,7 +24,8 @@ from transformers import HfArgumentParser, WhisperFeatureExtractor
 
 from modeling_emotion_whisper import WhisperForEmotionClassification
 from modeling_emotion_whisper.adaptation import adapt_logits, load_adaptation, replaces_prior
-from modeling_emotion_whisper.evaluation import corpus_label_sets, predict_logits, score, skewed_subset
+from modeling_emotion_whisper.evaluation import (corpus_label_sets, predict_logits, score, single_clip_logits,
+                                                 skewed_subset)
 from modeling_emotion_whisper.features import label_names as model_label_names
 from modeling_emotion_whisper.metrics import markdown_table
 from modeling_emotion_whisper.packing import ClipCollator
@@ -137,10 +138,9 @@ def main(argv=None):
                       source_feature_std=[float(x) for x in features.std(0)])
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         if model.config.feature_standardization != "none":  # its single clips now use these: score it as saved
-            model = WhisperForEmotionClassification.from_pretrained(args.model, dtype=torch.float32).eval()
-            if loaded is not None:
-                model.set_adaptation(loaded)
-            logits, features = predict_logits(model, rows, collator, args.batch_size, return_features=True)
+            model.config.source_feature_mean = config["source_feature_mean"]
+            model.config.source_feature_std = config["source_feature_std"]
+            logits = single_clip_logits(model, features)
     if args.save_outputs:
         np.savez(out / "outputs.npz", logits=logits, features=features, paths=np.asarray(rows["path"]))
     adaptations = [a.strip() for a in args.adaptation.split(",") if a.strip()] or ["none"]

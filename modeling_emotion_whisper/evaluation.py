@@ -9,7 +9,7 @@ prior stored in the model config. Also reported without adjustment, so its effec
 
 import numpy as np
 
-from .adaptation import apply_offline, feature_standardization, pooled_features
+from .adaptation import pooled_features
 from .batch import predict_logits  # noqa: F401  (evaluation's public API since the start; it lives below adaptation)
 from .features import label_names
 from .metrics import decision_logits, evaluate_logits
@@ -72,6 +72,16 @@ def score(logits, rows, label_names, prior=None, tau: float = 1.0, *, corpus_lab
     return results
 
 
+def single_clip_logits(model, features: np.ndarray) -> np.ndarray:
+    """Raw clip logits of a standardizing model from pooled `features` (n, head_input_size), as its forward scores a
+    single clip: z-scored with `standardization_statistics` (the config's source statistics), then the emotion head.
+    Rescores clips offline after their statistics change, instead of another pass over the audio."""
+    mean, std = (t.float().cpu().numpy() for t in model.standardization_statistics())
+    head = model.emotion_head
+    return ((np.asarray(features) - mean) / std) @ head.weight.detach().float().cpu().numpy().T + \
+        head.bias.detach().float().cpu().numpy()
+
+
 def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment: bool = True,
                    store_source_statistics: bool = False, *, corpus_labels) -> dict:
     """Scores of `model` on `rows`, each corpus judged on its label set in `corpus_labels` (`corpus_label_sets` of
@@ -86,9 +96,7 @@ def evaluate_model(model, rows, collator, batch_size: int = 8, logit_adjustment:
         model.config.source_feature_mean = [float(x) for x in features.mean(0)]
         model.config.source_feature_std = [float(x) for x in features.std(0)]
     if standardizing:  # scored as a single clip will be from now on: z-scored with the statistics just stored
-        head = model.emotion_head
-        logits = apply_offline(feature_standardization(features, 0.0, 1.0), None, features,
-                               head.weight.detach().float().cpu().numpy(), head.bias.detach().float().cpu().numpy())
+        logits = single_clip_logits(model, features)
     prior = model.config.label_prior if logit_adjustment else None
     names = label_names(model)
     results = score(logits, rows, names, prior, model.config.logit_adjustment_tau, corpus_labels=corpus_labels)
